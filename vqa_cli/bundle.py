@@ -1,0 +1,167 @@
+"""Model bundles: a folder with config.json, the head's safetensors and, optionally, encoders.
+
+    models/shapes/
+      config.json          encoders, head hyper-parameters, answers, preprocessing, provenance
+      head.safetensors     the fusion head
+      image_encoder/       (optional) an encoder trained here, in Hugging Face format
+      text_encoder/        (optional) likewise, with its tokenizer
+
+A bundle is named by path, or by name for the folders in the shipped `models/`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ModelError
+
+FORMAT = "vqa-bundle/1"
+CONFIG = "config.json"
+HEAD_WEIGHTS = "head.safetensors"
+DEFAULT_MODEL = "shapes"
+
+
+def models_dir() -> Path:
+    """The shipped bundles: inside the package when installed, `models/` in a source checkout."""
+    here = Path(__file__).resolve().parent
+    installed = here / "_models"
+    return installed if installed.is_dir() else here.parent / "models"
+
+
+def available() -> dict[str, Path]:
+    """Shipped bundles by name."""
+    root = models_dir()
+    if not root.is_dir():
+        return {}
+    return {p.name: p for p in sorted(root.iterdir()) if (p / CONFIG).is_file()}
+
+
+def is_bundle(path: Path) -> bool:
+    config = path / CONFIG
+    if not config.is_file():
+        return False
+    try:
+        return json.loads(config.read_text()).get("format") == FORMAT
+    except (OSError, ValueError):
+        return False
+
+
+def find(name_or_path: str) -> Path:
+    """The folder of a bundle given by name or path; a one-line error lists the names otherwise."""
+    path = Path(name_or_path).expanduser()
+    if is_bundle(path):
+        return path
+    shipped = available()
+    if name_or_path in shipped:
+        return shipped[name_or_path]
+    names = ", ".join(shipped) or "none"
+    raise ModelError(f"unknown model {name_or_path!r}; available: {names} (or give a bundle folder)")
+
+
+def read_config(path: Path) -> dict:
+    return json.loads((path / CONFIG).read_text())
+
+
+@dataclass
+class Bundle:
+    path: Path | None
+    model: "object"  # VQAModel; typed loosely so this module imports without torch
+    tokenizer: "object"
+    preprocessing: "object"  # Preprocessing
+    config: dict
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path else "unsaved"
+
+
+def encoder_source(path: Path, entry: dict) -> str:
+    """Where an encoder comes from: a folder inside the bundle, or a hub id / local path."""
+    source = entry["source"]
+    inside = path / source
+    if inside.is_dir():
+        return str(inside)
+    from .hub import resolve
+
+    return resolve(source)
+
+
+def load(name_or_path: str, device: str = "cpu", dtype=None) -> Bundle:
+    """Load a bundle ready to answer: eval mode, on `device`, in `dtype`."""
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+
+    from .model.config import HeadConfig
+    from .model.encoders import load_encoder
+    from .model.preprocess import Preprocessing
+    from .model.vqa import VQAModel
+
+    path = find(name_or_path)
+    config = read_config(path)
+    image_source = encoder_source(path, config["image_encoder"])
+    text_source = encoder_source(path, config["text_encoder"])
+    try:
+        model = VQAModel(
+            load_encoder(image_source, "vision"),
+            load_encoder(text_source, "text"),
+            HeadConfig.from_dict(config["head"]),
+            config["answers"],
+        )
+        model.head.load_state_dict(load_file(path / HEAD_WEIGHTS))
+        tokenizer = AutoTokenizer.from_pretrained(text_source)
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise ModelError(f"cannot load bundle {path}: {_first_line(e)}") from e
+    model.eval().to(device=device, dtype=dtype)
+    return Bundle(path, model, tokenizer, Preprocessing.from_dict(config["preprocessing"]), config)
+
+
+def save(bundle: Bundle, out: Path, *, image_source: str, text_source: str) -> None:
+    """Write a bundle atomically: to a sibling temp folder, then swap it in.
+
+    An encoder that was trained is saved inside the bundle; a frozen pretrained one is
+    referenced by its source (hub id or path) only.
+    """
+    from safetensors.torch import save_file
+
+    model = bundle.model
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    config = dict(bundle.config)
+    config["format"] = FORMAT
+    for kind, encoder, source in (
+        ("image_encoder", model.image_encoder.model, image_source),
+        ("text_encoder", model.text_encoder.model, text_source),
+    ):
+        if config.get(kind, {}).get("saved_inside"):
+            encoder.save_pretrained(tmp / kind, safe_serialization=True)
+            if kind == "text_encoder":
+                bundle.tokenizer.save_pretrained(tmp / kind)
+            config[kind] = {**config[kind], "source": kind}
+        else:
+            config[kind] = {**config.get(kind, {}), "source": source}
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.head.state_dict().items()}
+    save_file(state, tmp / HEAD_WEIGHTS)
+    (tmp / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+    keep = [p for p in ("README.md",) if (out / p).is_file()]
+    for name in keep:  # a model card written by hand survives retraining
+        shutil.copy2(out / name, tmp / name)
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def size_on_disk(path: Path) -> int:
+    """Bytes of the bundle's own files (referenced hub encoders are not counted)."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,237 @@
+"""The `vqa` command line: parse, call, render. Heavy imports happen inside commands."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import EXIT_ERROR, VQAError
+
+EPILOG = """\
+Examples:
+
+  vqa ask samples/scene_1.png "what shape is the red object?"
+
+  vqa ask --json samples/scene_1.png "how many circles are there?" | jq .answers[0].answer
+
+  cat photo.jpg | vqa ask - "is there a cat?" -m Salesforce/blip-vqa-base
+
+  vqa batch samples/questions.csv | jq -r .answer
+"""
+
+app = typer.Typer(
+    name="vqa",
+    help="Answer questions about images from the shell.",
+    epilog=EPILOG,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _stderr():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def user_errors():
+    """Turn VQAError into one line on stderr and its exit code; Ctrl-C into exit 130."""
+    try:
+        yield
+    except VQAError as e:
+        print(f"vqa: error: {e}", file=sys.stderr)
+        raise typer.Exit(e.exit_code) from None
+    except KeyboardInterrupt:
+        print("vqa: interrupted", file=sys.stderr)
+        raise typer.Exit(130) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"vqa {version('vqa-cli')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Answer questions about images from the shell.
+
+    Exit codes: 0 success, 1 an error (or, in `vqa batch`, at least one failed row),
+    2 a usage error, 130 interrupted.
+    """
+
+
+ModelOption = Annotated[
+    str,
+    typer.Option("-m", "--model", envvar="VQA_MODEL", help="Bundle name or folder, or a pretrained VQA model id/folder."),
+]
+DeviceOption = Annotated[
+    Optional[str], typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto [env: VQA_DEVICE; default: auto]")
+]
+DtypeOption = Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16 or float16.")]
+
+
+@app.command()
+def ask(
+    image: Annotated[str, typer.Argument(help="Image file, or - to read the image from stdin.")],
+    questions: Annotated[list[str], typer.Argument(help="One or more questions about the image.")],
+    model: ModelOption = "shapes",
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many ranked answers to include.")] = 1,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    device: DeviceOption = None,
+    dtype: DtypeOption = "auto",
+) -> None:
+    """Answer QUESTIONS about IMAGE: one answer per line, in question order.
+
+    The image is encoded once, whatever the number of questions.
+    """
+    with user_errors():
+        from . import render
+        from .engine import check_question
+        from .images import open_image, read_bytes
+
+        texts = [check_question(q) for q in questions]
+        data = read_bytes(image)
+        picture = open_image(image, data)
+        engine = _engine(model, device, dtype)
+        embeds = engine.encode_images([picture])
+        answers = engine.answer(embeds, texts, top_k=top_k)
+        if json_output:
+            render.print_json(render.ask_document(image, engine, answers))
+        else:
+            render.print_answers(answers, top_k)
+
+
+def _engine(model: str, device: str | None, dtype: str):
+    from . import bundle as bundles
+    from .device import choose_device, choose_dtype
+    from .engine import Engine
+
+    chosen = choose_device(device)
+    torch_dtype = choose_dtype(chosen, dtype)
+    return Engine(bundles.load(model, chosen, torch_dtype), chosen, torch_dtype)
+
+
+@app.command()
+def models(json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List the available models: the shipped bundles."""
+    with user_errors():
+        from . import render
+        from .catalog import list_models
+
+        entries = list_models()
+        if json_output:
+            render.print_json(entries)
+        else:
+            render.print_models(entries)
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Argument(help="Folder to write images/, questions.csv and scenes.json into.")],
+    images: Annotated[int, typer.Option("--images", min=1, help="Number of scenes.")] = 100,
+    questions_per_image: Annotated[int, typer.Option("--questions-per-image", min=1)] = 10,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Render Shapes scenes and write questions with their answers (see models/shapes/README.md)."""
+    with user_errors():
+        from .progress import progress_bar
+        from .shapes.synth import synthesize
+
+        with progress_bar() as progress:
+            task = progress.add_task("rendering scenes", total=images, status="")
+            n = synthesize(out, images, questions_per_image, seed, lambda: progress.update(task, advance=1))
+        print(f"wrote {images} images and {n} questions to {out}", file=sys.stderr)
+
+
+@app.command()
+def train(
+    data: Annotated[str, typer.Argument(help="CSV or JSONL with image, question, answer (and optional family).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Bundle folder to write (the best by validation).")],
+    image_encoder: Annotated[str, typer.Option(help="'resnet-small' (from scratch) or a pretrained HF id/folder.")] = "resnet-small",
+    text_encoder: Annotated[str, typer.Option(help="Pretrained HF text encoder id/folder.")] = "sentence-transformers/all-MiniLM-L6-v2",
+    train_image_encoder: Annotated[Optional[bool], typer.Option("--train-image-encoder/--freeze-image-encoder", help="Default: train when from scratch.")] = None,
+    train_text_encoder: Annotated[bool, typer.Option("--train-text-encoder/--freeze-text-encoder")] = False,
+    image_size: Annotated[int, typer.Option(help="Side of the square input for a from-scratch encoder.")] = 128,
+    top_answers: Annotated[Optional[int], typer.Option(help="Keep only the N most frequent answers.")] = None,
+    epochs: Annotated[int, typer.Option(min=1)] = 10,
+    images_per_batch: Annotated[int, typer.Option(min=1, help="Images per step; each brings all its questions.")] = 32,
+    lr: Annotated[float, typer.Option()] = 5e-4,
+    warmup_steps: Annotated[int, typer.Option()] = 300,
+    val_fraction: Annotated[float, typer.Option(help="Share of images held out for validation.")] = 0.05,
+    eval_every: Annotated[int, typer.Option(help="Validate (and keep the best bundle) every N steps.")] = 500,
+    width: Annotated[int, typer.Option(help="Width D of the fusion head.")] = 128,
+    layers: Annotated[int, typer.Option(help="Fusion blocks.")] = 3,
+    image_layers: Annotated[int, typer.Option(help="Self-attention blocks over image tokens.")] = 2,
+    seed: Annotated[int, typer.Option()] = 0,
+    device: DeviceOption = None,
+    keep_checkpoint: Annotated[bool, typer.Option(help="Keep OUT.checkpoint/ after finishing.")] = False,
+) -> None:
+    """Train a bundle on DATA. Resumes from OUT.checkpoint/ when a run was interrupted."""
+    with user_errors():
+        import platform
+        import shlex
+
+        from .device import choose_device
+        from .progress import progress_bar
+        from .train import TrainOptions, train as run_training
+
+        opts = TrainOptions(
+            data=data, out=str(out), image_encoder=image_encoder, text_encoder=text_encoder,
+            train_image_encoder=train_image_encoder, train_text_encoder=train_text_encoder,
+            image_size=image_size, top_answers=top_answers, epochs=epochs, images_per_batch=images_per_batch,
+            lr=lr, warmup_steps=warmup_steps, val_fraction=val_fraction, eval_every=eval_every,
+            width=width, layers=layers, image_layers=image_layers, seed=seed,
+            device=choose_device(device), keep_checkpoint=keep_checkpoint,
+            provenance={"command": "vqa " + shlex.join(sys.argv[1:]), "machine": platform.platform()},
+        )
+        with progress_bar() as progress:
+            summary = run_training(opts, report=lambda line: progress.console.print(line), progress=progress)
+        print(
+            f"best validation accuracy {summary['best_val_accuracy']:.2%} after {summary['steps']} steps "
+            f"in {summary['minutes']:.1f} min; bundle in {out}",
+            file=sys.stderr,
+        )
+
+
+@app.command("eval")
+def evaluate(
+    data: Annotated[str, typer.Argument(help="CSV or JSONL with image, question, answer (and optional family).")],
+    model: ModelOption = "shapes",
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    batch_size: Annotated[int, typer.Option(min=1, help="Questions fused per forward pass.")] = 256,
+    device: DeviceOption = None,
+    dtype: DtypeOption = "auto",
+) -> None:
+    """Report accuracy on DATA, overall and per family (VQA soft accuracy when rows have several answers)."""
+    with user_errors():
+        from . import render
+        from .evaluate import evaluate as run_eval
+        from .progress import progress_bar
+
+        engine = _engine(model, device, dtype)
+        with progress_bar() as progress:
+            report = run_eval(engine, data, batch_size=batch_size, progress=progress)
+        if json_output:
+            render.print_json(report)
+        else:
+            render.print_eval(report)
+
+
+if __name__ == "__main__":
+    app()

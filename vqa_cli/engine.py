@@ -1,0 +1,75 @@
+"""Answer questions with a loaded bundle: encode each image once, then fuse its questions in batches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from .bundle import Bundle
+from .device import dtype_name
+from .errors import InputError
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str
+    score: float
+    top_k: list[dict] = field(default_factory=list)  # [{"answer": str, "score": float}], best first
+
+
+def check_question(question: str) -> str:
+    text = question.strip()
+    if not text:
+        raise InputError("empty question")
+    return text
+
+
+class Engine:
+    """A bundle on a device, ready to answer."""
+
+    def __init__(self, bundle: Bundle, device: str, dtype):
+        self.bundle = bundle
+        self.model = bundle.model
+        self.device = device
+        self.dtype = dtype
+
+    @property
+    def dtype_name(self) -> str:
+        return dtype_name(self.dtype)
+
+    @torch.inference_mode()
+    def encode_images(self, images: list) -> "object":
+        """PIL RGB images -> ImageEmbeds for all of them, in one forward pass."""
+        pre = self.bundle.preprocessing
+        pixels = torch.stack([pre.to_uint8(image) for image in images]).to(self.device)
+        return self.model.encode_image(pre.normalize(pixels).to(self.dtype))
+
+    @torch.inference_mode()
+    def answer(self, image_embeds, questions: list[str], image_index: list[int] | None = None, top_k: int = 1) -> list[Answer]:
+        """Answer questions about already-encoded images; question i is about image image_index[i]."""
+        if not questions:
+            return []
+        tokens = self.bundle.tokenizer(
+            [q.lower() for q in questions],
+            padding=True,
+            truncation=True,
+            max_length=self.bundle.preprocessing.max_question_tokens,
+            return_tensors="pt",
+        ).to(self.device)
+        index = torch.tensor(image_index if image_index is not None else [0] * len(questions), device=self.device)
+        text = self.model.encode_text(tokens["input_ids"], tokens["attention_mask"])
+        logits = self.model.answer(text, tokens["attention_mask"], image_embeds, index).logits
+        return self._answers(questions, logits.float(), top_k)
+
+    def _answers(self, questions: list[str], logits: torch.Tensor, top_k: int) -> list[Answer]:
+        probs = logits.softmax(-1)  # (Bq, A)
+        k = max(1, min(top_k, probs.shape[-1]))
+        scores, indices = probs.topk(k, dim=-1)
+        vocab = self.model.answers
+        results = []
+        for question, row_scores, row_indices in zip(questions, scores.tolist(), indices.tolist()):
+            ranked = [{"answer": vocab[i], "score": round(s, 6)} for s, i in zip(row_scores, row_indices)]
+            results.append(Answer(question, ranked[0]["answer"], ranked[0]["score"], ranked))
+        return results

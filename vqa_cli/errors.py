@@ -1,0 +1,29 @@
+"""One exception type for everything a user can get wrong; the CLI prints it as one line."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # bad input, a missing model, a failed row in a batch
+EXIT_USAGE = 2  # a malformed command line (typer/click's own code for it)
+
+
+class VQAError(Exception):
+    """An error the user can act on. `str(error)` is the whole message: one line, no traceback."""
+
+    exit_code = EXIT_ERROR
+
+
+class ImageError(VQAError):
+    """The image is missing, unreadable, not an image, or too large."""
+
+
+class ModelError(VQAError):
+    """The model is unknown, not downloaded, unsafe to load, or cannot do what was asked."""
+
+
+class DeviceError(VQAError):
+    """The requested device or dtype is not available."""
+
+
+class InputError(VQAError):
+    """A question or an input file is malformed."""

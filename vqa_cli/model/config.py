@@ -1,0 +1,28 @@
+"""Hyper-parameters of the fusion head. They are saved in a bundle's config.json under "head"."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass
+class HeadConfig:
+    image_dim: int  # width of the image encoder's features (channels for a CNN, hidden size for a ViT)
+    text_dim: int  # hidden size of the text encoder
+    num_answers: int  # size of the answer vocabulary
+    width: int = 128  # D: the common width both encoders are projected to
+    heads: int = 4  # H: attention heads in every attention layer
+    layers: int = 3  # fusion blocks: question self-attention, cross-attention to the image, MLP
+    image_layers: int = 2  # self-attention blocks over the image tokens first, so objects can relate to each other
+    mlp_ratio: float = 2.0  # hidden width of each MLP, as a multiple of D
+    dropout: float = 0.0  # on attention outputs and MLPs; the Shapes world has fresh scenes, so none is needed
+    registers: int = 4  # learned extra image tokens: somewhere for attention to rest when nothing matches
+    grid_positions: bool = True  # add a 2-D coordinate embedding to grid features (CNNs have no position of their own)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "HeadConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

@@ -1,0 +1,95 @@
+"""Hugging Face image and text encoders behind one small interface.
+
+Any model that loads through the Auto classes works: CNNs (ResNet, ConvNeXt) give a
+(B, C, h, w) feature map, which becomes h*w tokens; ViT-style models (ViT, DINOv2, the
+vision towers of CLIP and SigLIP) give (B, T, C) tokens, some of them CLS or register
+tokens before the patch grid.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import Tensor, nn
+
+# Image encoders trained from scratch: a name -> a Hugging Face config.
+SCRATCH_IMAGE_ENCODERS = {
+    # A small ResNet: stride 8 (7x7 stem + max-pool, then one strided stage), 2 stages.
+    # On 128 px input it gives a 16x16 grid of 96-wide features.
+    "resnet-small": dict(
+        model_type="resnet",
+        num_channels=3,
+        embedding_size=32,
+        hidden_sizes=[48, 96],
+        depths=[2, 2],
+        layer_type="basic",
+        hidden_act="relu",
+        downsample_in_first_stage=False,
+    ),
+}
+
+
+def tower(model: nn.Module, kind: str) -> nn.Module:
+    """The vision or text tower of a dual-encoder model (CLIP, SigLIP); the model itself otherwise."""
+    sub = getattr(model, f"{kind}_model", None)
+    return sub if isinstance(sub, nn.Module) else model
+
+
+def feature_width(config) -> int:
+    for name in ("hidden_size", "projection_dim"):
+        if isinstance(getattr(config, name, None), int):
+            return getattr(config, name)
+    if getattr(config, "hidden_sizes", None):
+        return config.hidden_sizes[-1]
+    raise ValueError(f"cannot tell the feature width of a {type(config).__name__}")
+
+
+class ImageEncoder(nn.Module):
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.width = feature_width(getattr(model, "config"))
+
+    def forward(self, pixel_values: Tensor) -> tuple[Tensor, tuple[int, int] | None]:
+        """(B, 3, S, S) -> tokens (B, T, C) and the (h, w) grid of the last h*w tokens."""
+        hidden = self.model(pixel_values=pixel_values).last_hidden_state
+        if hidden.dim() == 4:  # CNN: (B, C, h, w)
+            B, C, h, w = hidden.shape
+            return hidden.flatten(2).transpose(1, 2), (h, w)  # (B, h*w, C)
+        return hidden, _grid_of(hidden.shape[1])
+
+
+class TextEncoder(nn.Module):
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.width = feature_width(getattr(model, "config"))
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        """(B, T) token ids -> (B, T, C) contextual token features."""
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
+def _grid_of(tokens: int, max_prefix: int = 8) -> tuple[int, int] | None:
+    """ViTs put CLS (and register) tokens before a square patch grid; find that grid."""
+    for prefix in range(max_prefix + 1):
+        side = math.isqrt(tokens - prefix)
+        if side * side == tokens - prefix and side > 1:
+            return (side, side)
+    return None
+
+
+def load_encoder(reference: str, kind: str) -> nn.Module:
+    """Load a pretrained encoder from a local folder or a hub id, safetensors only."""
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(reference, use_safetensors=True)
+    return tower(model, kind)
+
+
+def scratch_image_encoder(name: str) -> nn.Module:
+    from transformers import AutoConfig, AutoModel
+
+    params = dict(SCRATCH_IMAGE_ENCODERS[name])
+    config = AutoConfig.for_model(params.pop("model_type"), **params)
+    return AutoModel.from_config(config)

@@ -1,0 +1,236 @@
+"""The transformer cross-attention head that fuses image and question.
+
+Dimensions used in the shape comments:
+    Bi  images in the batch          Bq  questions in the batch (several may share an image)
+    Ti  image tokens                 Tq  question tokens
+    Ci  image encoder width          Ct  text encoder width
+    D   head width                   H   attention heads, hs = D // H
+    A   answers in the vocabulary
+
+Reading order: Attention -> MLP -> ImageBlock -> FusionBlock -> AnswerHead -> FusionHead.
+The head only sees features: encoders live in `encoders.py` and `VQAModel` (model/vqa.py)
+joins them, so encoding an image once for many questions is a matter of calling
+`encode_image` once and `answer` as often as needed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import HeadConfig
+
+
+POSITION_FEATURES = 18  # x, y, and sin/cos of each at 4 frequencies
+
+
+class Attention(nn.Module):
+    """Multi-head attention; with `context` it is cross-attention.
+
+    `context_index` maps each row of x to a row of context, so K and V are projected once
+    per image and then shared by every question about that image.
+    """
+
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0):
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.dropout = dropout
+
+    def forward(
+        self,
+        x: Tensor,  # (B, T, D)
+        context: Tensor | None = None,  # (Bc, S, D); None means self-attention
+        mask: Tensor | None = None,  # (Bc, S) bool, True where a key may be attended
+        context_index: Tensor | None = None,  # (B,) row of context for each row of x
+        return_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        if context is None:
+            return self._attend(x, x, mask, return_weights)
+        if context_index is None:
+            return self._attend(x, context, mask, return_weights)
+        # Queries never interact in cross-attention, so all the questions about one image can
+        # be packed into a single query sequence: K and V are then projected and used once per
+        # image instead of being copied for every question.
+        B, T, D = x.shape
+        Bc = context.shape[0]
+        slot = _slots(context_index, Bc)  # (B,) position of each question among its image's
+        Q = int(slot.max()) + 1 if B else 1
+        packed = x.new_zeros(Bc, Q, T, D)
+        packed[context_index, slot] = x
+        y, weights = self._attend(packed.view(Bc, Q * T, D), context, mask, return_weights)  # (Bc, Q*T, D)
+        y = y.view(Bc, Q, T, D)[context_index, slot]  # (B, T, D)
+        if weights is not None:
+            S = weights.shape[-1]
+            weights = weights.view(Bc, self.heads, Q, T, S)[context_index, :, slot]  # (B, H, T, S)
+        return y, weights
+
+    def _attend(self, x: Tensor, context: Tensor, mask: Tensor | None, return_weights: bool):
+        B, T, D = x.shape
+        S = context.shape[1]
+        H, hs = self.heads, D // self.heads
+        k, v = self.kv(context).chunk(2, dim=-1)  # (B, S, D) each
+        q = self.q(x).view(B, T, H, hs).transpose(1, 2)  # (B, H, T, hs)
+        k = k.reshape(B, S, H, hs).transpose(1, 2)  # (B, H, S, hs)
+        v = v.reshape(B, S, H, hs).transpose(1, 2)  # (B, H, S, hs)
+        attn_mask = None if mask is None else mask[:, None, None, :]  # (B, 1, 1, S)
+        if return_weights:
+            scores = (q @ k.transpose(-2, -1)) / math.sqrt(hs)  # (B, H, T, S)
+            if attn_mask is not None:
+                scores = scores.masked_fill(~attn_mask, float("-inf"))
+            weights = scores.softmax(dim=-1)  # (B, H, T, S)
+            y = weights @ v  # (B, H, T, hs)
+        else:
+            weights = None
+            drop = self.dropout if self.training else 0.0
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=drop)  # (B, H, T, hs)
+        y = y.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
+        return self.out(y), weights
+
+
+def _slots(index: Tensor, groups: int) -> Tensor:
+    """For each row, its rank among the rows with the same index: [0, 0, 1, 0, 1, 2] for [a, b, b, c, c, c]."""
+    counts = torch.bincount(index, minlength=groups)
+    starts = counts.cumsum(0) - counts  # (groups,)
+    order = torch.argsort(index, stable=True)
+    slot = torch.empty_like(index)
+    slot[order] = torch.arange(len(index), device=index.device) - starts[index[order]]
+    return slot
+
+
+class MLP(nn.Module):
+    def __init__(self, dim: int, ratio: float, dropout: float = 0.0):
+        super().__init__()
+        hidden = int(dim * ratio)
+        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim), nn.Dropout(dropout))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class ImageBlock(nn.Module):
+    """Pre-norm self-attention over image tokens, so each object can see the others."""
+
+    def __init__(self, cfg: HeadConfig):
+        super().__init__()
+        self.norm1, self.attn = nn.LayerNorm(cfg.width), Attention(cfg.width, cfg.heads, cfg.dropout)
+        self.norm2, self.mlp = nn.LayerNorm(cfg.width), MLP(cfg.width, cfg.mlp_ratio, cfg.dropout)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:  # x: (Bi, Ti, D)
+        x = self.attn(self.norm1(x), mask=mask)[0] + x
+        return self.mlp(self.norm2(x)) + x
+
+
+class FusionBlock(nn.Module):
+    """Question self-attention, then cross-attention from question tokens to image tokens, then an MLP."""
+
+    def __init__(self, cfg: HeadConfig):
+        super().__init__()
+        self.norm1, self.self_attn = nn.LayerNorm(cfg.width), Attention(cfg.width, cfg.heads, cfg.dropout)
+        self.norm2, self.cross_attn = nn.LayerNorm(cfg.width), Attention(cfg.width, cfg.heads, cfg.dropout)
+        self.norm3, self.mlp = nn.LayerNorm(cfg.width), MLP(cfg.width, cfg.mlp_ratio, cfg.dropout)
+
+    def forward(
+        self,
+        x: Tensor,  # (Bq, Tq, D) question tokens
+        text_mask: Tensor,  # (Bq, Tq) bool
+        image: Tensor,  # (Bi, Ti, D) image tokens, already normed
+        image_index: Tensor,  # (Bq,) which image each question is about
+        image_mask: Tensor | None = None,  # (Bi, Ti) bool
+        return_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        x = self.self_attn(self.norm1(x), mask=text_mask)[0] + x
+        y, weights = self.cross_attn(
+            self.norm2(x), image, mask=image_mask, context_index=image_index, return_weights=return_weights
+        )  # y: (Bq, Tq, D), weights: (Bq, H, Tq, Ti)
+        x = y + x
+        return self.mlp(self.norm3(x)) + x, weights
+
+
+class AnswerHead(nn.Module):
+    """Masked mean of the question tokens, then an MLP classifier over the answer vocabulary."""
+
+    def __init__(self, cfg: HeadConfig):
+        super().__init__()
+        self.norm = nn.LayerNorm(cfg.width)
+        self.net = nn.Sequential(nn.Linear(cfg.width, cfg.width), nn.GELU(), nn.Linear(cfg.width, cfg.num_answers))
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:  # x: (Bq, Tq, D), mask: (Bq, Tq)
+        m = mask.unsqueeze(-1).to(x.dtype)  # (Bq, Tq, 1)
+        pooled = (self.norm(x) * m).sum(1) / m.sum(1).clamp(min=1)  # (Bq, D)
+        return self.net(pooled)  # (Bq, A)
+
+
+@dataclass
+class HeadOutput:
+    logits: Tensor  # (Bq, A)
+    cross_attentions: list[Tensor] | None = None  # per fusion block: (Bq, H, Tq, Ti)
+
+
+class FusionHead(nn.Module):
+    """Everything between the two encoders' features and the answer scores."""
+
+    def __init__(self, cfg: HeadConfig):
+        super().__init__()
+        self.cfg = cfg
+        D = cfg.width
+        self.image_proj = nn.Sequential(nn.LayerNorm(cfg.image_dim), nn.Linear(cfg.image_dim, D))
+        self.text_proj = nn.Sequential(nn.LayerNorm(cfg.text_dim), nn.Linear(cfg.text_dim, D))
+        self.position = nn.Sequential(nn.Linear(POSITION_FEATURES, D), nn.GELU(), nn.Linear(D, D)) if cfg.grid_positions else None
+        self.registers = nn.Parameter(torch.randn(cfg.registers, D) * 0.02)
+        self.image_blocks = nn.ModuleList(ImageBlock(cfg) for _ in range(cfg.image_layers))
+        self.image_norm = nn.LayerNorm(D)
+        self.blocks = nn.ModuleList(FusionBlock(cfg) for _ in range(cfg.layers))
+        self.answer_head = AnswerHead(cfg)
+
+    def encode_image(
+        self,
+        features: Tensor,  # (Bi, Ti, Ci) from the image encoder
+        grid: tuple[int, int] | None,  # (h, w) when the last h*w tokens form a grid
+    ) -> Tensor:
+        x = self.image_proj(features)  # (Bi, Ti, D)
+        if self.position is not None and grid is not None:
+            h, w = grid
+            pos = self.position(_fourier_grid(h, w, x.device, x.dtype))  # (h*w, D)
+            x = torch.cat([x[:, : x.shape[1] - h * w], x[:, x.shape[1] - h * w :] + pos], dim=1)
+        registers = self.registers.to(x.dtype).expand(x.shape[0], -1, -1)  # (Bi, R, D)
+        x = torch.cat([x, registers], dim=1)  # (Bi, Ti + R, D): registers go last so grid tokens keep their indices
+        for block in self.image_blocks:
+            x = block(x)
+        return self.image_norm(x)
+
+    def encode_text(self, features: Tensor) -> Tensor:  # (Bq, Tq, Ct) -> (Bq, Tq, D)
+        return self.text_proj(features)
+
+    def forward(
+        self,
+        text: Tensor,  # (Bq, Tq, D) from encode_text
+        text_mask: Tensor,  # (Bq, Tq)
+        image: Tensor,  # (Bi, Ti + R, D) from encode_image
+        image_index: Tensor,  # (Bq,)
+        return_attentions: bool = False,
+    ) -> HeadOutput:
+        text_mask = text_mask.bool()
+        x, attentions = text, []
+        for block in self.blocks:
+            x, weights = block(x, text_mask, image, image_index, return_weights=return_attentions)
+            attentions.append(weights)
+        return HeadOutput(self.answer_head(x, text_mask), attentions if return_attentions else None)
+
+
+def _fourier_grid(h: int, w: int, device, dtype) -> Tensor:
+    """Raw coordinates plus sines and cosines of each cell's centre: (h*w, POSITION_FEATURES)."""
+    ys = (torch.arange(h, device=device, dtype=torch.float32) + 0.5) / h
+    xs = (torch.arange(w, device=device, dtype=torch.float32) + 0.5) / w
+    yy, xx = torch.meshgrid(ys, xs, indexing="ij")  # (h, w) each
+    coords = torch.stack([xx.flatten(), yy.flatten()], dim=-1)  # (h*w, 2)
+    freqs = math.pi * 2.0 ** torch.arange(4, device=device, dtype=torch.float32)  # (4,)
+    angles = coords[:, :, None] * freqs  # (h*w, 2, 4)
+    feats = torch.cat([angles.sin(), angles.cos()], dim=-1).flatten(1)  # (h*w, 16)
+    return torch.cat([coords, feats], dim=-1).to(dtype)  # (h*w, 18)

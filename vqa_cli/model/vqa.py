@@ -1,0 +1,73 @@
+"""VQAModel: an image encoder and a text encoder joined by the fusion head.
+
+`encode_image` and `encode_text` are separate, as in CLIP, so one image is encoded once
+and then asked any number of questions through `answer`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .config import HeadConfig
+from .encoders import ImageEncoder, TextEncoder
+from .fusion import FusionHead, HeadOutput
+
+
+@dataclass
+class ImageEmbeds:
+    tokens: Tensor  # (Bi, Ti + R, D) after the head's image blocks
+    grid: tuple[int, int] | None  # (h, w): the grid the encoder's last h*w tokens lie on
+    prefix: int  # tokens before the grid (CLS and the like)
+
+
+class VQAModel(nn.Module):
+    def __init__(
+        self,
+        image_encoder: nn.Module,
+        text_encoder: nn.Module,
+        head_config: HeadConfig,
+        answers: list[str],
+        *,
+        train_image_encoder: bool = True,
+        train_text_encoder: bool = False,
+    ):
+        super().__init__()
+        self.image_encoder = ImageEncoder(image_encoder)
+        self.text_encoder = TextEncoder(text_encoder)
+        self.head = FusionHead(head_config)
+        self.answers = list(answers)
+        self.image_encoder.requires_grad_(train_image_encoder)
+        self.text_encoder.requires_grad_(train_text_encoder)
+
+    @property
+    def config(self) -> HeadConfig:
+        return self.head.cfg
+
+    def encode_image(self, pixel_values: Tensor) -> ImageEmbeds:
+        """(Bi, 3, S, S) normalised pixels -> image tokens for the head."""
+        features, grid = self.image_encoder(pixel_values)  # (Bi, Ti, Ci)
+        prefix = features.shape[1] - (grid[0] * grid[1] if grid else 0)
+        return ImageEmbeds(self.head.encode_image(features, grid), grid, prefix)
+
+    def text_features(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        """The text encoder's own output, (Bq, Tq, Ct): what a frozen encoder's cache stores."""
+        return self.text_encoder(input_ids, attention_mask)
+
+    def encode_text(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        """(Bq, Tq) token ids -> (Bq, Tq, D)."""
+        return self.head.encode_text(self.text_features(input_ids, attention_mask))
+
+    def answer(
+        self,
+        text: Tensor,  # (Bq, Tq, D) from encode_text
+        text_mask: Tensor,  # (Bq, Tq)
+        image: ImageEmbeds,
+        image_index: Tensor | None = None,  # (Bq,); default: question i is about image i
+        return_attentions: bool = False,
+    ) -> HeadOutput:
+        if image_index is None:
+            image_index = torch.arange(text.shape[0], device=text.device)
+        return self.head(text, text_mask, image.tokens, image_index, return_attentions)

@@ -1,0 +1,49 @@
+"""Write a Shapes dataset: scene PNGs, questions.csv and the scenes' ground truth."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+from typing import Callable
+
+from .questions import ask
+from .render import render
+from .world import sample_scene
+
+QUESTION_COLUMNS = ("id", "image", "question", "answer", "family")
+
+
+def scene_rng(seed: int, index: int) -> random.Random:
+    """Each scene has its own stream, so scene i is the same whatever N is."""
+    return random.Random(f"shapes-{seed}-{index}")
+
+
+def synthesize(
+    out: Path,
+    images: int,
+    questions_per_image: int,
+    seed: int,
+    advance: Callable[[], None] = lambda: None,
+) -> int:
+    """Render `images` scenes into out/images and pose their questions; return the question count."""
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    scenes = []
+    written = 0
+    with open(out / "questions.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(QUESTION_COLUMNS)
+        for i in range(images):
+            rng = scene_rng(seed, i)
+            scene = sample_scene(rng)
+            name = f"images/scene_{i:06d}.png"
+            render(scene).save(out / name, compress_level=1)
+            for j, q in enumerate(ask(scene, questions_per_image, rng)):
+                writer.writerow((f"{i}-{j}", name, q.question, q.answer, q.family))
+                written += 1
+            scenes.append({"image": name, **scene.to_json()})
+            advance()
+    with open(out / "scenes.json", "w", encoding="utf-8") as f:
+        json.dump({"seed": seed, "scenes": scenes}, f)
+    return written

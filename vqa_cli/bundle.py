@@ -78,6 +78,21 @@ class Bundle:
         return self.path.name if self.path else "unsaved"
 
 
+def new_config(head: dict, answers: list[str], preprocessing: dict, *, image_encoder: dict, text_encoder: dict, provenance: dict | None = None) -> dict:
+    """The config.json of a bundle. Each encoder entry has `source` (a hub id or path) or
+    `saved_inside: true` (the encoder is written into the bundle)."""
+    return {
+        "format": FORMAT,
+        "kind": "cross-attention",
+        "image_encoder": image_encoder,
+        "text_encoder": text_encoder,
+        "head": head,
+        "answers": list(answers),
+        "preprocessing": preprocessing,
+        "provenance": provenance or {},
+    }
+
+
 def encoder_source(path: Path, entry: dict) -> str:
     """Where an encoder comes from: a folder inside the bundle, or a hub id / local path."""
     source = entry["source"]
@@ -97,8 +112,10 @@ def load(name_or_path: str, device: str = "cpu", dtype=None) -> Bundle:
     from .model.config import HeadConfig
     from .model.encoders import load_encoder
     from .model.preprocess import Preprocessing
+    from .hub import quiet_transformers
     from .model.vqa import VQAModel
 
+    quiet_transformers()
     path = find(name_or_path)
     config = read_config(path)
     image_source = encoder_source(path, config["image_encoder"])
@@ -118,7 +135,7 @@ def load(name_or_path: str, device: str = "cpu", dtype=None) -> Bundle:
     return Bundle(path, model, tokenizer, Preprocessing.from_dict(config["preprocessing"]), config)
 
 
-def save(bundle: Bundle, out: Path, *, image_source: str, text_source: str) -> None:
+def save(bundle: Bundle, out: Path, *, image_source: str = "", text_source: str = "") -> None:
     """Write a bundle atomically: to a sibling temp folder, then swap it in.
 
     An encoder that was trained is saved inside the bundle; a frozen pretrained one is
@@ -137,7 +154,8 @@ def save(bundle: Bundle, out: Path, *, image_source: str, text_source: str) -> N
         ("text_encoder", model.text_encoder.model, text_source),
     ):
         if config.get(kind, {}).get("saved_inside"):
-            encoder.save_pretrained(tmp / kind, safe_serialization=True)
+            encoder.save_pretrained(tmp / kind)
+            config[kind] = {**config[kind], "model_type": encoder.config.model_type}
             if kind == "text_encoder":
                 bundle.tokenizer.save_pretrained(tmp / kind)
             config[kind] = {**config[kind], "source": kind}

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .errors import EXIT_ERROR, VQAError
+from .errors import EXIT_ERROR, InputError, VQAError
 
 EPILOG = """\
 Examples:
@@ -125,6 +125,77 @@ def _engine(model: str, device: str | None, dtype: str):
     chosen = choose_device(device)
     torch_dtype = choose_dtype(chosen, dtype)
     return Engine(bundles.load(model, chosen, torch_dtype), chosen, torch_dtype)
+
+
+class OutputFormat(str, Enum):
+    jsonl = "jsonl"
+    json = "json"
+    csv = "csv"
+
+
+class InputFormat(str, Enum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+@app.command()
+def batch(
+    input: Annotated[str, typer.Argument(help="CSV or JSONL of image,question[,id,...] rows, or - for stdin.")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.jsonl,
+    input_format: Annotated[Optional[InputFormat], typer.Option("--input-format", help="Default: from the extension.")] = None,
+    image_root: Annotated[Optional[Path], typer.Option("--image-root", help="Resolve relative image paths here (default: the input's folder).")] = None,
+    model: ModelOption = "shapes",
+    top_k: Annotated[Optional[int], typer.Option("--top-k", min=1, help="Add a top_k list of N answers to each record.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Questions fused per forward pass.")] = 64,
+    resume: Annotated[bool, typer.Option("--resume", help="With -o FILE.jsonl: skip ids already there, append the rest.")] = False,
+    shard: Annotated[Optional[str], typer.Option("--shard", help="K/N: answer only rows whose index %% N == K.")] = None,
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first bad row (exit 1).")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No summary on stderr.")] = False,
+    device: DeviceOption = None,
+    dtype: DtypeOption = "auto",
+) -> None:
+    """Answer every row of INPUT; one record per row, in input order.
+
+    Exit code 0 when every row was answered, 1 when any row failed (its record has "error").
+    """
+    with user_errors():
+        from .batch import BatchOptions, parse_shard, run as run_batch
+        from .progress import progress_bar
+        from .records import WRITERS, answered_ids
+
+        skip = frozenset()
+        if resume:
+            if output is None or fmt != OutputFormat.jsonl:
+                raise InputError("--resume needs -o FILE with --format jsonl")
+            skip = frozenset(answered_ids(output))
+        opts = BatchOptions(
+            input=input, input_format=input_format.value if input_format else None,
+            image_root=str(image_root) if image_root else None, top_k=top_k, batch_size=batch_size,
+            shard=parse_shard(shard) if shard else (0, 1), fail_fast=fail_fast, skip_ids=skip,
+        )
+        stream = open(output, "a" if resume else "w", encoding="utf-8", newline="") if output else sys.stdout
+        writer = WRITERS[fmt.value](stream)
+        summary = None
+        try:
+            with progress_bar() as progress:
+                task = progress.add_task("answering", total=None, status="")
+                summary = run_batch(
+                    lambda: _engine(model, device, dtype), opts, writer.write, lambda n: progress.update(task, advance=n)
+                )
+        finally:
+            writer.close()
+            if output:
+                stream.close()
+        if not quiet:
+            skipped = f", {len(skip)} already done" if skip else ""
+            print(
+                f"vqa: answered {summary.answered}, failed {summary.failed}{skipped} in {summary.seconds:.1f} s "
+                f"({summary.rate:.1f} rows/s)" + (" - stopped at the first bad row" if summary.stopped_early else ""),
+                file=sys.stderr,
+            )
+        if summary.failed:
+            raise typer.Exit(EXIT_ERROR)
 
 
 @app.command()

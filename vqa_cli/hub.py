@@ -69,3 +69,11 @@ def packaged_path(repo_id: str) -> str | None:
 def _looks_like_hub_id(reference: str) -> bool:
     parts = reference.split("/")
     return 1 <= len(parts) <= 2 and all(parts) and not reference.startswith((".", "~"))
+
+
+def quiet_transformers() -> None:
+    """Hugging Face's load reports and progress bars are noise on a CLI's stderr."""
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()

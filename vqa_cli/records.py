@@ -9,12 +9,21 @@ import csv
 import io
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, TextIO
 
 from .errors import InputError
 
 FORMATS = ("csv", "jsonl")
+OUTPUT_FORMATS = ("jsonl", "json", "csv")
+
+
+@dataclass
+class BadRow:
+    """A row that could not be parsed; batch turns it into an error record."""
+
+    error: str
 
 
 def input_format(path: str, explicit: str | None = None) -> str:
@@ -39,8 +48,11 @@ def _open_text(path: str) -> io.TextIOBase:
         raise InputError(f"cannot read {path}: {e.strerror}") from None
 
 
-def read_rows(path: str, fmt: str | None = None) -> Iterator[dict]:
-    """Yield each row as a dict of stripped strings (JSON values are kept as they are)."""
+def read_rows(path: str, fmt: str | None = None, strict: bool = True) -> Iterator[dict | BadRow]:
+    """Yield each row as a dict of stripped strings (JSON values are kept as they are).
+
+    A malformed JSONL line raises InputError, or with strict=False is yielded as a BadRow.
+    """
     fmt = input_format(path, fmt)
     with _open_text(path) as f:
         if fmt == "csv":
@@ -56,8 +68,97 @@ def read_rows(path: str, fmt: str | None = None) -> Iterator[dict]:
                     continue
                 try:
                     row = json.loads(line)
-                except ValueError:
-                    raise InputError(f"{path}:{number}: not valid JSON") from None
-                if not isinstance(row, dict):
-                    raise InputError(f"{path}:{number}: expected a JSON object")
+                    if not isinstance(row, dict):
+                        raise ValueError("expected a JSON object")
+                except ValueError as e:
+                    message = f"line {number}: not a JSON object ({str(e).splitlines()[0]})"
+                    if strict:
+                        raise InputError(f"{path}: {message}") from None
+                    yield BadRow(message)
+                    continue
                 yield {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
+
+
+class JsonlWriter:
+    """One JSON object per line, each written whole and flushed, so a pipeline sees it at once
+    and a killed run leaves at most one partial last line."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+
+    def write(self, record: dict) -> None:
+        self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+class JsonWriter:
+    """A JSON array, streamed: '[' first, records as they come, ']' on close."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.count = 0
+
+    def write(self, record: dict) -> None:
+        self.stream.write(("[\n" if self.count == 0 else ",\n") + json.dumps(record, ensure_ascii=False))
+        self.count += 1
+
+    def close(self) -> None:
+        self.stream.write(("[" if self.count == 0 else "\n") + "]\n")
+        self.stream.flush()
+
+
+class CsvWriter:
+    """CSV with the first record's columns; lists (top_k) are written as JSON."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.writer: csv.DictWriter | None = None
+
+    def write(self, record: dict) -> None:
+        if self.writer is None:
+            self.writer = csv.DictWriter(self.stream, fieldnames=list(record), extrasaction="ignore")
+            self.writer.writeheader()
+        self.writer.writerow({k: _csv_cell(v) for k, v in record.items()})
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+def _csv_cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+WRITERS = {"jsonl": JsonlWriter, "json": JsonWriter, "csv": CsvWriter}
+
+
+def answered_ids(path: Path) -> set[str]:
+    """Ids (JSON-encoded) of the records already in a JSONL output, for --resume.
+
+    Every record is written as one line ending in a newline, so a run killed mid-write
+    leaves at most a last line with no newline: it is cut off here and redone.
+    """
+    if not path.is_file():
+        return set()
+    data = path.read_bytes()
+    complete = data.rfind(b"\n") + 1  # bytes up to the last newline
+    ids: set[str] = set()
+    for number, line in enumerate(data[:complete].splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            ids.add(json.dumps(record["id"]))
+        except (ValueError, KeyError, TypeError):
+            raise InputError(f"{path}: line {number} is not a record; cannot resume safely") from None
+    if complete < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(complete)
+    return ids

@@ -74,6 +74,9 @@ Report = Callable[[str], None]
 
 def train(opts: TrainOptions, report: Report = lambda line: None, progress=None) -> dict:
     """Train, keep the best bundle at opts.out by validation accuracy, and return a summary."""
+    from .hub import quiet_transformers
+
+    quiet_transformers()
     torch.manual_seed(opts.seed)
     started = time.time()
     device = torch.device(opts.device)
@@ -128,15 +131,12 @@ def train(opts: TrainOptions, report: Report = lambda line: None, progress=None)
         state = _load_checkpoint(checkpoint_dir, model, optimizer, schedule)
         report(f"resuming from step {state['step']} of {total_steps}")
 
-    config = {
-        "kind": "cross-attention",
-        "image_encoder": {"saved_inside": train_image, "trained": train_image, "from_scratch": from_scratch},
-        "text_encoder": {"saved_inside": opts.train_text_encoder, "trained": opts.train_text_encoder},
-        "head": head_config.to_dict(),
-        "answers": answers,
-        "preprocessing": pre.to_dict(),
-        "provenance": {**opts.provenance, "options": _public_options(opts)},
-    }
+    config = bundles.new_config(
+        head_config.to_dict(), answers, pre.to_dict(),
+        image_encoder={"saved_inside": train_image, "trained": train_image, "from_scratch": from_scratch},
+        text_encoder={"saved_inside": opts.train_text_encoder, "trained": opts.train_text_encoder},
+        provenance={**opts.provenance, "options": _public_options(opts)},
+    )
     image_source = opts.image_encoder if not from_scratch else "image_encoder"
     task = progress.add_task("training", total=total_steps, completed=state["step"], status="") if progress else None
     running_loss, running_correct, running_count = 0.0, 0, 0

@@ -1,0 +1,107 @@
+"""Shared fixtures: tiny random encoders and bundles built on the spot, never downloaded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+WORDS = (
+    "what is the color shape size of a an there are how many object objects red blue green circle square "
+    "triangle small large left right top bottom on or at ? yes no cat dog photo"
+).split()
+ANSWERS = ["yes", "no", "red", "blue", "circle", "square"]
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch, tmp_path_factory):
+    """Keep tests away from the user's settings and the network."""
+    for var in ("VQA_MODEL", "VQA_DEVICE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path_factory.getbasetemp() / "hf-home"))
+
+
+def make_tokenizer(folder: Path):
+    from transformers import BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    return BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+
+
+def tiny_text_encoder():
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(
+        vocab_size=len(WORDS) + 5, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=37, max_position_embeddings=64,
+    )
+    return BertModel(config, add_pooling_layer=False)
+
+
+def tiny_image_encoder():
+    from transformers import ResNetConfig, ResNetModel
+
+    config = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic")
+    return ResNetModel(config)
+
+
+def tiny_model(answers=ANSWERS, seed: int = 0):
+    import torch
+
+    from vqa_cli.model.config import HeadConfig
+    from vqa_cli.model.vqa import VQAModel
+
+    torch.manual_seed(seed)
+    head = HeadConfig(image_dim=16, text_dim=32, num_answers=len(answers), width=32, heads=4, layers=2, image_layers=1)
+    return VQAModel(tiny_image_encoder(), tiny_text_encoder(), head, answers)
+
+
+def save_tiny_bundle(out: Path, seed: int = 0) -> Path:
+    from vqa_cli import bundle as bundles
+    from vqa_cli.model.preprocess import Preprocessing
+
+    model = tiny_model(seed=seed)
+    tokenizer = make_tokenizer(out.parent / f"{out.name}-tokenizer")
+    pre = Preprocessing(image_size=32)
+    config = bundles.new_config(
+        model.config.to_dict(), model.answers, pre.to_dict(),
+        image_encoder={"saved_inside": True}, text_encoder={"saved_inside": True},
+    )
+    bundles.save(bundles.Bundle(out, model, tokenizer, pre, config), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory) -> Path:
+    return save_tiny_bundle(tmp_path_factory.mktemp("bundles") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def scene_png(tmp_path_factory) -> Path:
+    """A real Shapes scene with one red square on the left."""
+    from vqa_cli.shapes.render import render
+    from vqa_cli.shapes.world import COLORS, Scene, ShapeObject
+
+    scene = Scene(
+        background=235,
+        objects=(
+            ShapeObject("square", "large", "red", 60, 60, 30, COLORS["red"]),
+            ShapeObject("circle", "small", "blue", 190, 190, 16, COLORS["blue"]),
+        ),
+    )
+    path = tmp_path_factory.mktemp("images") / "scene.png"
+    render(scene).save(path)
+    return path
+
+
+@pytest.fixture
+def write_json():
+    def write(path: Path, data) -> Path:
+        path.write_text(json.dumps(data))
+        return path
+
+    return write

@@ -1,0 +1,165 @@
+"""`vqa batch`: formats, pass-through columns, bad rows, resume, shards, batch-size invariance."""
+
+import csv
+import io
+import json
+import random
+
+import pytest
+from typer.testing import CliRunner
+
+from vqa_cli.cli import app
+from vqa_cli.shapes.render import render
+from vqa_cli.shapes.world import sample_scene
+
+runner = CliRunner()
+QUESTIONS = ["what color is the circle?", "is there a red square?", "how many objects are there?", "what shape is the blue object?"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """6 scene images and 24 rows (4 questions each), interleaved so images repeat out of order."""
+    root = tmp_path_factory.mktemp("batch")
+    (root / "img").mkdir()
+    rng = random.Random(0)
+    for i in range(6):
+        render(sample_scene(rng)).save(root / "img" / f"s{i}.png")
+    rows = [
+        {"id": f"r{n:02d}", "image": f"img/s{n % 6}.png", "question": QUESTIONS[n // 6], "note": f"n{n}"}
+        for n in range(24)
+    ]
+    with open(root / "rows.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["id", "image", "question", "note"])
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(root / "rows.jsonl", "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    return root, rows
+
+
+def batch(*args, input=None):
+    return runner.invoke(app, ["batch", *[str(a) for a in args]], input=input)
+
+
+def records(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_csv_and_jsonl_inputs_give_the_same_records(dataset, tiny_bundle):
+    root, rows = dataset
+    from_csv = batch(root / "rows.csv", "-m", tiny_bundle)
+    from_jsonl = batch(root / "rows.jsonl", "-m", tiny_bundle)
+    assert from_csv.exit_code == 0, from_csv.output
+    assert records(from_csv.stdout) == records(from_jsonl.stdout)
+    out = records(from_csv.stdout)
+    assert [r["id"] for r in out] == [r["id"] for r in rows]  # input order
+    assert all(r["error"] is None and isinstance(r["score"], float) for r in out)
+    assert [r["note"] for r in out] == [r["note"] for r in rows]  # pass-through column
+    assert "answered 24, failed 0" in from_csv.stderr
+
+
+def test_stdin_input_with_image_root(dataset, tiny_bundle):
+    root, _ = dataset
+    text = (root / "rows.jsonl").read_text()
+    result = batch("-", "--input-format", "jsonl", "--image-root", root, "-m", tiny_bundle, "-q", input=text)
+    assert result.exit_code == 0, result.output
+    assert len(records(result.stdout)) == 24
+    assert result.stderr == ""
+
+
+def test_output_formats(dataset, tiny_bundle, tmp_path):
+    root, _ = dataset
+    as_jsonl = records(batch(root / "rows.csv", "-m", tiny_bundle, "--top-k", "2").stdout)
+    as_json = json.loads(batch(root / "rows.csv", "-m", tiny_bundle, "--top-k", "2", "--format", "json").stdout)
+    assert as_json == as_jsonl
+    assert len(as_json[0]["top_k"]) == 2
+    out = tmp_path / "out.csv"
+    result = batch(root / "rows.csv", "-m", tiny_bundle, "--format", "csv", "-o", out)
+    assert result.exit_code == 0 and result.stdout == ""
+    table = list(csv.DictReader(out.open()))
+    assert [r["answer"] for r in table] == [r["answer"] for r in as_jsonl]
+    assert list(table[0]) == ["id", "image", "question", "answer", "score", "note", "error"]
+
+
+def test_bad_rows_become_error_records_and_the_rest_are_answered(dataset, tiny_bundle, tmp_path):
+    root, _ = dataset
+    (tmp_path / "junk.png").write_bytes(b"not a png")
+    good = (root / "img" / "s0.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(good[: len(good) // 3])
+    (tmp_path / "ok.png").write_bytes(good)
+    lines = [
+        {"image": "ok.png", "question": "what color is the circle?"},
+        {"image": "missing.png", "question": "what?"},
+        {"image": "junk.png", "question": "what?"},
+        {"image": "cut.png", "question": "what?"},
+        {"image": "ok.png", "question": "  "},
+        "{broken json",
+        {"image": "ok.png", "question": "is there a red square?"},
+    ]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines) + "\n")
+    result = batch(path, "-m", tiny_bundle)
+    assert result.exit_code == 1
+    out = records(result.stdout)
+    assert [r["id"] for r in out] == [1, 2, 3, 4, 5, 6, 7]
+    errors = [r["error"] for r in out]
+    assert errors[0] is None and errors[-1] is None
+    assert "not found" in errors[1] and "not an image" in errors[2] and errors[3] and "empty question" in errors[4]
+    assert "line 6" in errors[5]
+    assert "answered 2, failed 5" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    fast = batch(path, "-m", tiny_bundle, "--fail-fast")
+    assert fast.exit_code == 1
+    assert len(records(fast.stdout)) == 2
+
+
+def test_resume_after_a_kill_mid_line(dataset, tiny_bundle, tmp_path):
+    root, _ = dataset
+    full = batch(root / "rows.csv", "-m", tiny_bundle)
+    expected = records(full.stdout)
+    # A run killed after 10 records, in the middle of writing the 11th.
+    out = tmp_path / "out.jsonl"
+    text = full.stdout.splitlines(keepends=True)
+    out.write_text("".join(text[:10]) + text[10][:25])
+    resumed = batch(root / "rows.csv", "-m", tiny_bundle, "-o", out, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert "10 already done" in resumed.stderr
+    got = records(out.read_text())
+    assert sorted(json.dumps(r, sort_keys=True) for r in got) == sorted(json.dumps(r, sort_keys=True) for r in expected)
+    again = batch(root / "rows.csv", "-m", tiny_bundle, "-o", out, "--resume")
+    assert "answered 0" in again.stderr and records(out.read_text()) == got
+
+
+def test_shards_together_equal_the_whole(dataset, tiny_bundle):
+    root, _ = dataset
+    whole = records(batch(root / "rows.csv", "-m", tiny_bundle).stdout)
+    parts = []
+    for k in range(3):
+        result = batch(root / "rows.csv", "-m", tiny_bundle, "--shard", f"{k}/3")
+        assert result.exit_code == 0, result.output
+        parts += records(result.stdout)
+    assert len(parts) == len(whole)
+    assert sorted(parts, key=lambda r: r["id"]) == sorted(whole, key=lambda r: r["id"])
+    assert batch(root / "rows.csv", "--shard", "3/3").exit_code == 1
+
+
+def test_answers_do_not_depend_on_batch_size(dataset, tiny_bundle):
+    root, _ = dataset
+    runs = [records(batch(root / "rows.csv", "-m", tiny_bundle, "--batch-size", n).stdout) for n in (1, 5, 64)]
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            assert a["answer"] == b["answer"]
+            assert a["score"] == pytest.approx(b["score"], abs=1e-4)
+
+
+def test_bom_quoted_newlines_and_whitespace(dataset, tiny_bundle, tmp_path):
+    root, _ = dataset
+    content = '\ufeffimage , question ,id\n img/s0.png ,"what color\nis the circle?  ",7\n'
+    path = tmp_path / "odd.csv"
+    path.write_text(content, encoding="utf-8")
+    result = batch(path, "--image-root", root, "-m", tiny_bundle)
+    assert result.exit_code == 0, result.output
+    (rec,) = records(result.stdout)
+    assert rec["id"] == 7 and rec["image"] == "img/s0.png" and rec["question"] == "what color\nis the circle?"

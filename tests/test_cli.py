@@ -1,0 +1,142 @@
+"""`vqa` end to end through typer's CliRunner, plus one real subprocess of the installed command."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from vqa_cli.cli import app
+
+runner = CliRunner()
+
+
+def run(*args, input=None):
+    return runner.invoke(app, [str(a) for a in args], input=input)
+
+
+def test_ask_prints_one_answer_per_question(tiny_bundle, scene_png):
+    result = run("ask", scene_png, "what color is the circle?", "is there a red square?", "-m", tiny_bundle)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    vocabulary = json.loads((tiny_bundle / "config.json").read_text())["answers"]
+    assert all(line in vocabulary for line in lines)
+    assert result.stderr == ""
+
+
+def test_ask_json_schema(tiny_bundle, scene_png):
+    result = run("ask", "--json", "--top-k", "3", scene_png, "what color is the circle?", "-m", tiny_bundle)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["schema"] == 1
+    assert doc["image"] == str(scene_png)
+    assert doc["model"]["name"] == "tiny" and doc["model"]["kind"] == "cross-attention"
+    assert doc["device"] == "cpu" and doc["dtype"] == "float32"
+    (answer,) = doc["answers"]
+    assert answer["question"] == "what color is the circle?"
+    assert len(answer["top_k"]) == 3
+    scores = [r["score"] for r in answer["top_k"]]
+    assert scores == sorted(scores, reverse=True) and 0 < scores[0] <= 1
+    assert answer["answer"] == answer["top_k"][0]["answer"] and answer["score"] == scores[0]
+
+
+def test_top_k_is_capped_at_the_vocabulary(tiny_bundle, scene_png):
+    result = run("ask", "--json", "--top-k", "100", scene_png, "what?", "-m", tiny_bundle)
+    assert result.exit_code == 0, result.output
+    top = json.loads(result.stdout)["answers"][0]["top_k"]
+    assert len(top) == 6
+    assert sum(r["score"] for r in top) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_ask_reads_the_image_from_stdin(tiny_bundle, scene_png):
+    from_file = run("ask", "--json", scene_png, "is there a red square?", "-m", tiny_bundle)
+    from_stdin = run("ask", "--json", "-", "is there a red square?", "-m", tiny_bundle, input=scene_png.read_bytes())
+    assert from_stdin.exit_code == 0, from_stdin.output
+    assert json.loads(from_stdin.stdout)["answers"] == json.loads(from_file.stdout)["answers"]
+
+
+def test_model_from_env_var(tiny_bundle, scene_png, monkeypatch):
+    monkeypatch.setenv("VQA_MODEL", str(tiny_bundle))
+    result = run("ask", "--json", scene_png, "what?")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["model"]["name"] == "tiny"
+
+
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (lambda img, tmp: ["ask", tmp / "missing.png", "what?"], "image not found"),
+        (lambda img, tmp: ["ask", _write(tmp / "notes.png", b"not an image"), "what?"], "not an image"),
+        (lambda img, tmp: ["ask", img, "   "], "empty question"),
+        (lambda img, tmp: ["ask", img, "what?", "-m", "no-such-model"], "unknown model 'no-such-model'"),
+        (lambda img, tmp: ["ask", img, "what?", "--device", "cuda"], "cuda"),
+    ],
+    ids=["missing-file", "not-an-image", "empty-question", "unknown-model", "absent-device"],
+)
+def test_bad_input_gives_one_line_on_stderr_and_exit_1(make_args, message, scene_png, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    result = run(*make_args(scene_png, tmp_path))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and lines[0].startswith("vqa: error:")
+    assert "Traceback" not in result.stderr
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_usage_errors_exit_2(scene_png):
+    assert run("ask", scene_png).exit_code == 2  # no question
+    assert run("ask", scene_png, "what?", "--top-k", "0").exit_code == 2
+    assert run("frobnicate").exit_code == 2
+
+
+def test_models_lists_the_shipped_bundle():
+    result = run("models", "--json")
+    assert result.exit_code == 0, result.output
+    entries = {e["name"]: e for e in json.loads(result.stdout)}
+    shapes = entries["shapes"]
+    assert shapes["answers"] == 26
+    assert shapes["text_encoder"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert shapes["size_bytes"] > 0
+    table = run("models")
+    assert table.exit_code == 0 and "shapes" in table.stdout
+
+
+def test_help_has_examples_and_version():
+    result = run("--help")
+    assert result.exit_code == 0 and "vqa ask" in result.stdout
+    assert run("--version").stdout.startswith("vqa ")
+
+
+def _installed_vqa() -> str:
+    return str(Path(sys.executable).parent / "vqa")
+
+
+def test_installed_command_answers_the_readme_question():
+    """The README's first example, as a user runs it: a real process with the builtin model."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [_installed_vqa(), "ask", "samples/scene_1.png", "what shape is the red object?"],
+        cwd=root, capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "square\n"
+    assert result.stderr == ""
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from vqa_cli.cli import app; app(['--help'], standalone_mode=False); " \
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -105,3 +105,70 @@ def write_json():
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def tiny_text_folder(tmp_path_factory) -> Path:
+    """A tiny BERT and its tokenizer saved in Hugging Face format, as a user's local model."""
+    folder = tmp_path_factory.mktemp("text-encoder")
+    make_tokenizer(folder).save_pretrained(folder)
+    tiny_text_encoder().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shapes_data(tmp_path_factory) -> Path:
+    """A small Shapes dataset written by the same code as `vqa synth`."""
+    from vqa_cli.shapes.synth import synthesize
+
+    out = tmp_path_factory.mktemp("shapes-data")
+    synthesize(out, images=24, questions_per_image=6, seed=99)
+    return out
+
+
+VQA_ANSWERS = ["yes", "no", "red", "blue", "2"]
+
+
+@pytest.fixture(scope="session")
+def tiny_vilt(tmp_path_factory) -> Path:
+    """A random ViLT question-answering checkpoint with its processor, as `save_pretrained` writes it."""
+    import torch
+    from transformers import ViltConfig, ViltForQuestionAnswering, ViltImageProcessor, ViltProcessor
+
+    folder = tmp_path_factory.mktemp("tiny-vilt")
+    tokenizer = make_tokenizer(folder / "vocab")
+    torch.manual_seed(0)
+    config = ViltConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=37, image_size=64, patch_size=16, max_position_embeddings=64, num_images=1,
+        id2label=dict(enumerate(VQA_ANSWERS)), label2id={a: i for i, a in enumerate(VQA_ANSWERS)},
+    )
+    ViltForQuestionAnswering(config).save_pretrained(folder)
+    processor = ViltProcessor(ViltImageProcessor(size={"shortest_edge": 64}, size_divisor=16), tokenizer)
+    processor.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_blip(tmp_path_factory) -> Path:
+    """A random BLIP question-answering checkpoint with its processor."""
+    import torch
+    from transformers import BlipConfig, BlipForQuestionAnswering, BlipImageProcessor, BlipProcessor
+
+    folder = tmp_path_factory.mktemp("tiny-blip")
+    tokenizer = make_tokenizer(folder / "vocab")
+    tokenizer.add_special_tokens({"bos_token": "[DEC]"})
+    vocab = tokenizer.get_vocab()
+    torch.manual_seed(0)
+    config = BlipConfig(
+        text_config=dict(
+            vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+            max_position_embeddings=64, encoder_hidden_size=32, bos_token_id=vocab["[DEC]"],
+            sep_token_id=vocab["[SEP]"], pad_token_id=vocab["[PAD]"],
+        ),
+        vision_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, image_size=32, patch_size=8),
+    )
+    BlipForQuestionAnswering(config).save_pretrained(folder)
+    processor = BlipProcessor(BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer)
+    processor.save_pretrained(folder)
+    return folder

@@ -68,12 +68,19 @@ def main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Never touch the network; use only the Hugging Face cache. [env: HF_HUB_OFFLINE=1]")
+    ] = False,
 ) -> None:
     """Answer questions about images from the shell.
 
     Exit codes: 0 success, 1 an error (or, in `vqa batch`, at least one failed row),
     2 a usage error, 130 interrupted.
     """
+    if offline:
+        import os
+
+        os.environ["HF_HUB_OFFLINE"] = "1"  # read by huggingface_hub when it is first imported
 
 
 ModelOption = Annotated[
@@ -93,6 +100,10 @@ def ask(
     model: ModelOption = "shapes",
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many ranked answers to include.")] = 1,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    explain: Annotated[
+        Optional[Path],
+        typer.Option("--explain", help="Write the image with where the model looked as OUT.png (OUT-1.png, ... for several questions)."),
+    ] = None,
     device: DeviceOption = None,
     dtype: DtypeOption = "auto",
 ) -> None:
@@ -110,7 +121,9 @@ def ask(
         picture = open_image(image, data)
         engine = _engine(model, device, dtype)
         embeds = engine.encode_images([picture])
-        answers = engine.answer(embeds, texts, top_k=top_k)
+        answers = engine.answer(embeds, texts, top_k=top_k, explain=explain is not None)
+        if explain is not None:
+            render.write_explanations(picture, answers, explain)
         if json_output:
             render.print_json(render.ask_document(image, engine, answers))
         else:
@@ -118,13 +131,11 @@ def ask(
 
 
 def _engine(model: str, device: str | None, dtype: str):
-    from . import bundle as bundles
     from .device import choose_device, choose_dtype
-    from .engine import Engine
+    from .loader import load_engine
 
     chosen = choose_device(device)
-    torch_dtype = choose_dtype(chosen, dtype)
-    return Engine(bundles.load(model, chosen, torch_dtype), chosen, torch_dtype)
+    return load_engine(model, chosen, choose_dtype(chosen, dtype))
 
 
 class OutputFormat(str, Enum):
@@ -149,7 +160,7 @@ def batch(
     top_k: Annotated[Optional[int], typer.Option("--top-k", min=1, help="Add a top_k list of N answers to each record.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Questions fused per forward pass.")] = 64,
     resume: Annotated[bool, typer.Option("--resume", help="With -o FILE.jsonl: skip ids already there, append the rest.")] = False,
-    shard: Annotated[Optional[str], typer.Option("--shard", help="K/N: answer only rows whose index %% N == K.")] = None,
+    shard: Annotated[Optional[str], typer.Option("--shard", help="K/N: answer only rows whose index % N == K.")] = None,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first bad row (exit 1).")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No summary on stderr.")] = False,
     device: DeviceOption = None,
@@ -200,7 +211,7 @@ def batch(
 
 @app.command()
 def models(json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """List the available models: the shipped bundles."""
+    """List the available models: the shipped bundles and the VQA models in the Hugging Face cache."""
     with user_errors():
         from . import render
         from .catalog import list_models
@@ -210,6 +221,24 @@ def models(json_output: Annotated[bool, typer.Option("--json", help="Print JSON.
             render.print_json(entries)
         else:
             render.print_models(entries)
+
+
+@app.command()
+def pull(
+    model: Annotated[str, typer.Argument(help="Hugging Face model id, e.g. Salesforce/blip-vqa-base.")],
+    revision: Annotated[Optional[str], typer.Option("--revision", help="Branch, tag or commit to pin.")] = None,
+) -> None:
+    """Download a pretrained VQA model (safetensors, configs, tokenizer) into the Hugging Face cache."""
+    with user_errors():
+        from .backends.pretrained import detect_kind
+        from .hub import download
+
+        folder = Path(download(model, revision))
+        kind = detect_kind(folder)
+        if kind is None:
+            raise InputError(f"{model} downloaded to {folder}, but it is not a BLIP or ViLT question-answering model")
+        print(folder)
+        print(f"vqa: {model} ({kind}) is ready; use it with -m {model}", file=sys.stderr)
 
 
 @app.command()
@@ -241,6 +270,7 @@ def train(
     image_size: Annotated[int, typer.Option(help="Side of the square input for a from-scratch encoder.")] = 128,
     top_answers: Annotated[Optional[int], typer.Option(help="Keep only the N most frequent answers.")] = None,
     epochs: Annotated[int, typer.Option(min=1)] = 10,
+    steps: Annotated[Optional[int], typer.Option(min=1, help="Total steps; overrides --epochs.")] = None,
     images_per_batch: Annotated[int, typer.Option(min=1, help="Images per step; each brings all its questions.")] = 32,
     lr: Annotated[float, typer.Option()] = 5e-4,
     warmup_steps: Annotated[int, typer.Option()] = 300,
@@ -249,6 +279,7 @@ def train(
     width: Annotated[int, typer.Option(help="Width D of the fusion head.")] = 128,
     layers: Annotated[int, typer.Option(help="Fusion blocks.")] = 3,
     image_layers: Annotated[int, typer.Option(help="Self-attention blocks over image tokens.")] = 2,
+    text_layers: Annotated[str, typer.Option(help="Text encoder hidden states to use, comma-separated; 0 = word embeddings, -1 = last.")] = "-1",
     seed: Annotated[int, typer.Option()] = 0,
     device: DeviceOption = None,
     keep_checkpoint: Annotated[bool, typer.Option(help="Keep OUT.checkpoint/ after finishing.")] = False,
@@ -265,9 +296,10 @@ def train(
         opts = TrainOptions(
             data=data, out=str(out), image_encoder=image_encoder, text_encoder=text_encoder,
             train_image_encoder=train_image_encoder, train_text_encoder=train_text_encoder,
-            image_size=image_size, top_answers=top_answers, epochs=epochs, images_per_batch=images_per_batch,
+            image_size=image_size, top_answers=top_answers, epochs=epochs, steps=steps, images_per_batch=images_per_batch,
             lr=lr, warmup_steps=warmup_steps, val_fraction=val_fraction, eval_every=eval_every,
             width=width, layers=layers, image_layers=image_layers, seed=seed,
+            text_layers=_int_list(text_layers),
             device=choose_device(device), keep_checkpoint=keep_checkpoint,
             provenance={"command": "vqa " + shlex.join(sys.argv[1:]), "machine": platform.platform()},
         )
@@ -278,6 +310,13 @@ def train(
             f"in {summary['minutes']:.1f} min; bundle in {out}",
             file=sys.stderr,
         )
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated integers, got {text!r}") from None
 
 
 @app.command("eval")

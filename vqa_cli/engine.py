@@ -17,6 +17,12 @@ class Answer:
     answer: str
     score: float
     top_k: list[dict] = field(default_factory=list)  # [{"answer": str, "score": float}], best first
+    attention: list[list[float]] | None = None  # (h, w) relevance map in [0, 1], with --explain
+
+
+def score(value: float) -> float:
+    """Scores keep 6 significant digits: short JSON, and tiny probabilities do not round to 0."""
+    return float(f"{value:.6g}")
 
 
 def check_question(question: str) -> str:
@@ -39,6 +45,14 @@ class Engine:
     def dtype_name(self) -> str:
         return dtype_name(self.dtype)
 
+    @property
+    def name(self) -> str:
+        return self.bundle.name
+
+    @property
+    def model_info(self) -> dict:
+        return {"name": self.bundle.name, "kind": self.bundle.config.get("kind", "cross-attention"), "path": str(self.bundle.path)}
+
     @torch.inference_mode()
     def encode_images(self, images: list) -> "object":
         """PIL RGB images -> ImageEmbeds for all of them, in one forward pass."""
@@ -47,8 +61,13 @@ class Engine:
         return self.model.encode_image(pre.normalize(pixels).to(self.dtype))
 
     @torch.inference_mode()
-    def answer(self, image_embeds, questions: list[str], image_index: list[int] | None = None, top_k: int = 1) -> list[Answer]:
-        """Answer questions about already-encoded images; question i is about image image_index[i]."""
+    def answer(
+        self, image_embeds, questions: list[str], image_index: list[int] | None = None, top_k: int = 1, explain: bool = False
+    ) -> list[Answer]:
+        """Answer questions about already-encoded images; question i is about image image_index[i].
+
+        With explain, each answer also carries the relevance map of the image grid (see explain.py).
+        """
         if not questions:
             return []
         tokens = self.bundle.tokenizer(
@@ -61,7 +80,14 @@ class Engine:
         index = torch.tensor(image_index if image_index is not None else [0] * len(questions), device=self.device)
         text = self.model.encode_text(tokens["input_ids"], tokens["attention_mask"])
         logits = self.model.answer(text, tokens["attention_mask"], image_embeds, index).logits
-        return self._answers(questions, logits.float(), top_k)
+        answers = self._answers(questions, logits.float(), top_k)
+        if explain:
+            from .explain import relevance_maps
+
+            maps = relevance_maps(self.model, text, tokens["attention_mask"], image_embeds, index, logits.argmax(-1))
+            for answer, heatmap in zip(answers, maps.tolist()):
+                answer.attention = [[round(v, 4) for v in row] for row in heatmap]
+        return answers
 
     def _answers(self, questions: list[str], logits: torch.Tensor, top_k: int) -> list[Answer]:
         probs = logits.softmax(-1)  # (Bq, A)
@@ -70,6 +96,6 @@ class Engine:
         vocab = self.model.answers
         results = []
         for question, row_scores, row_indices in zip(questions, scores.tolist(), indices.tolist()):
-            ranked = [{"answer": vocab[i], "score": round(s, 6)} for s, i in zip(row_scores, row_indices)]
+            ranked = [{"answer": vocab[i], "score": score(s)} for s, i in zip(row_scores, row_indices)]
             results.append(Answer(question, ranked[0]["answer"], ranked[0]["score"], ranked))
         return results

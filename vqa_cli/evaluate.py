@@ -57,7 +57,7 @@ def _report(engine: Engine, rows: list[dict], scores: list[float], failed: int) 
         if row.get("family"):
             totals[str(row["family"])].append(score)
     return {
-        "model": engine.bundle.name,
+        "model": engine.name,
         "rows": len(rows),
         "failed": failed,
         "accuracy": sum(scores) / max(len(rows), 1),

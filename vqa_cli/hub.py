@@ -44,6 +44,26 @@ def resolve(reference: str, *, allow_download: bool | None = None) -> str:
     )
 
 
+WEIGHT_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*"]  # never pickle weights
+
+
+def download(repo_id: str, revision: str | None = None) -> str:
+    """Fetch a model's safetensors, configs and tokenizer into the Hugging Face cache."""
+    if offline():
+        raise ModelError(f"cannot download {repo_id!r}: offline (HF_HUB_OFFLINE or --offline is set)")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        return snapshot_download(repo_id, revision=revision, allow_patterns=WEIGHT_PATTERNS)
+    except RepositoryNotFoundError:
+        raise ModelError(f"no such model on the Hugging Face hub: {repo_id}") from None
+    except RevisionNotFoundError:
+        raise ModelError(f"{repo_id} has no revision {revision!r}") from None
+    except (HfHubHTTPError, OSError) as e:
+        raise ModelError(f"cannot download {repo_id}: {str(e).strip().splitlines()[0]}") from None
+
+
 def cached_snapshot(repo_id: str) -> str | None:
     if not _looks_like_hub_id(repo_id):
         return None

@@ -22,22 +22,22 @@ def print_answers(answers, top_k: int = 1) -> None:
             print(answer.answer)
 
 
-def model_info(engine) -> dict:
-    bundle = engine.bundle
-    return {"name": bundle.name, "kind": bundle.config.get("kind", "cross-attention"), "path": str(bundle.path)}
-
-
 def ask_document(image: str, engine, answers) -> dict:
     return {
         "schema": SCHEMA_VERSION,
         "image": image,
-        "model": model_info(engine),
+        "model": engine.model_info,
         "device": engine.device,
         "dtype": engine.dtype_name,
-        "answers": [
-            {"question": a.question, "answer": a.answer, "score": a.score, "top_k": a.top_k} for a in answers
-        ],
+        "answers": [_answer_json(a) for a in answers],
     }
+
+
+def _answer_json(answer) -> dict:
+    doc = {"question": answer.question, "answer": answer.answer, "score": answer.score, "top_k": answer.top_k}
+    if answer.attention is not None:
+        doc["attention"] = {"grid": [len(answer.attention), len(answer.attention[0])], "map": answer.attention}
+    return doc
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
@@ -54,7 +54,7 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
 
 def print_models(entries: list[dict]) -> None:
     rows = [
-        [e["name"], e["kind"], e["image_encoder"], e["text_encoder"], str(e["answers"]), _size(e["size_bytes"]), e["path"]]
+        [e["name"], e["kind"], e["image_encoder"], e["text_encoder"], str(e["answers"] or "open"), _size(e["size_bytes"]), e["path"]]
         for e in entries
     ]
     _table("models", ["name", "kind", "image encoder", "text encoder", "answers", "size", "path"], rows)
@@ -74,3 +74,18 @@ def _size(n: int | None) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return str(n)
+
+
+def write_explanations(image, answers, out) -> list:
+    """One PNG per question: the image, its relevance map and the question and answer as caption."""
+    from .errors import InputError
+    from .explain import output_paths, overlay
+
+    paths = output_paths(out, len(answers))
+    for path, answer in zip(paths, answers):
+        caption = f"{answer.question}  ->  {answer.answer} ({answer.score:.2f})"
+        try:
+            overlay(image, answer.attention, caption).save(path)
+        except (OSError, ValueError) as e:
+            raise InputError(f"cannot write {path}: {e}") from None
+    return paths

@@ -43,6 +43,7 @@ class TrainOptions:
     image_size: int = 128
     top_answers: int | None = None  # keep only the N most frequent answers
     epochs: int = 10
+    steps: int | None = None  # total optimisation steps; overrides epochs (the schedule follows it)
     images_per_batch: int = 32
     lr: float = 5e-4
     warmup_steps: int = 300
@@ -54,6 +55,7 @@ class TrainOptions:
     layers: int = 3
     image_layers: int = 2
     heads: int = 4
+    text_layers: tuple[int, ...] = (-1,)
     device: str = "cpu"
     keep_checkpoint: bool = False
     provenance: dict = field(default_factory=dict)
@@ -101,12 +103,12 @@ def train(opts: TrainOptions, report: Report = lambda line: None, progress=None)
     tokenizer = AutoTokenizer.from_pretrained(text_source)
     head_config = HeadConfig(
         image_dim=0, text_dim=0, num_answers=len(answers), width=opts.width,
-        layers=opts.layers, image_layers=opts.image_layers, heads=opts.heads,
+        layers=opts.layers, image_layers=opts.image_layers, heads=opts.heads, text_layers=tuple(opts.text_layers),
     )
     from .model.encoders import feature_width
 
     head_config.image_dim = feature_width(image_model.config)
-    head_config.text_dim = feature_width(text_model.config)
+    head_config.text_dim = feature_width(text_model.config) * len(head_config.text_layers)
     torch.manual_seed(opts.seed)
     model = VQAModel(
         image_model, text_model, head_config, answers,
@@ -121,7 +123,7 @@ def train(opts: TrainOptions, report: Report = lambda line: None, progress=None)
 
     train_images, val_images = _split(len(data.pixels), opts.val_fraction, opts.seed)
     steps_per_epoch = math.ceil(len(train_images) / opts.images_per_batch)
-    total_steps = steps_per_epoch * opts.epochs
+    total_steps = opts.steps or steps_per_epoch * opts.epochs
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=opts.lr, weight_decay=opts.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(opts.warmup_steps, total_steps))
@@ -247,13 +249,17 @@ def _load(rows, answers, root: Path, pre: Preprocessing, progress) -> tuple[Data
 
 @torch.no_grad()
 def _encode_questions(model: VQAModel, tokens, device, batch: int = 256) -> torch.Tensor:
+    """Run the frozen text encoder once per distinct question, shortest first so little is padding."""
     model.text_encoder.eval()
-    chunks = []
-    for start in range(0, len(tokens["input_ids"]), batch):
-        ids = tokens["input_ids"][start : start + batch].to(device)
-        mask = tokens["attention_mask"][start : start + batch].to(device)
-        chunks.append(model.text_features(ids, mask).float().cpu())
-    return torch.cat(chunks)  # (N_questions, Tq, Ct)
+    ids, mask = tokens["input_ids"], tokens["attention_mask"]
+    order = mask.sum(1).argsort()
+    cache = torch.zeros(len(ids), ids.shape[1], model.text_encoder.width)  # (N_questions, Tq, Ct)
+    for start in range(0, len(ids), batch):
+        rows = order[start : start + batch]
+        length = int(mask[rows].sum(1).max())
+        features = model.text_features(ids[rows, :length].to(device), mask[rows, :length].to(device))
+        cache[rows, :length] = features.float().cpu()
+    return cache
 
 
 def _forward(model: VQAModel, data: Dataset, batch_images: torch.Tensor, tokens, text_cache, pre, device):

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, fields
 @dataclass
 class HeadConfig:
     image_dim: int  # width of the image encoder's features (channels for a CNN, hidden size for a ViT)
-    text_dim: int  # hidden size of the text encoder
+    text_dim: int  # width of the text features: the text encoder's hidden size times len(text_layers)
     num_answers: int  # size of the answer vocabulary
     width: int = 128  # D: the common width both encoders are projected to
     heads: int = 4  # H: attention heads in every attention layer
@@ -17,6 +17,7 @@ class HeadConfig:
     mlp_ratio: float = 2.0  # hidden width of each MLP, as a multiple of D
     dropout: float = 0.0  # on attention outputs and MLPs; the Shapes world has fresh scenes, so none is needed
     registers: int = 4  # learned extra image tokens: somewhere for attention to rest when nothing matches
+    text_layers: tuple[int, ...] = (-1,)  # text encoder hidden states to concatenate; 0 is the word embeddings
     grid_positions: bool = True  # add a 2-D coordinate embedding to grid features (CNNs have no position of their own)
 
     def to_dict(self) -> dict:
@@ -25,4 +26,5 @@ class HeadConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "HeadConfig":
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
+        return cls(**values)

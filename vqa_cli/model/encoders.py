@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import Tensor, nn
 
 # Image encoders trained from scratch: a name -> a Hugging Face config.
@@ -22,6 +23,17 @@ SCRATCH_IMAGE_ENCODERS = {
         embedding_size=32,
         hidden_sizes=[48, 96],
         depths=[2, 2],
+        layer_type="basic",
+        hidden_act="relu",
+        downsample_in_first_stage=False,
+    ),
+    # The same with a third, strided stage: stride 16, an 8x8 grid of 128-wide features on 128 px input.
+    "resnet-small-s16": dict(
+        model_type="resnet",
+        num_channels=3,
+        embedding_size=32,
+        hidden_sizes=[48, 96, 128],
+        depths=[2, 2, 2],
         layer_type="basic",
         hidden_act="relu",
         downsample_in_first_stage=False,
@@ -60,14 +72,24 @@ class ImageEncoder(nn.Module):
 
 
 class TextEncoder(nn.Module):
-    def __init__(self, model: nn.Module):
+    """Token features from one or more of the encoder's hidden states, concatenated.
+
+    layers=(-1,) is the usual last layer; (0, -1) adds the word-embedding layer, whose
+    features keep each word distinct ("red" vs "orange") where contextual ones blur them.
+    """
+
+    def __init__(self, model: nn.Module, layers: tuple[int, ...] = (-1,)):
         super().__init__()
         self.model = model
-        self.width = feature_width(getattr(model, "config"))
+        self.layers = tuple(layers)
+        self.width = feature_width(getattr(model, "config")) * len(self.layers)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-        """(B, T) token ids -> (B, T, C) contextual token features."""
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        """(B, T) token ids -> (B, T, C) token features."""
+        if self.layers == (-1,):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        return torch.cat([out.hidden_states[i] for i in self.layers], dim=-1)
 
 
 def _grid_of(tokens: int, max_prefix: int = 8) -> tuple[int, int] | None:

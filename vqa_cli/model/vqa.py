@@ -36,7 +36,7 @@ class VQAModel(nn.Module):
     ):
         super().__init__()
         self.image_encoder = ImageEncoder(image_encoder)
-        self.text_encoder = TextEncoder(text_encoder)
+        self.text_encoder = TextEncoder(text_encoder, head_config.text_layers)
         self.head = FusionHead(head_config)
         self.answers = list(answers)
         self.image_encoder.requires_grad_(train_image_encoder)

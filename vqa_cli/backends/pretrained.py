@@ -1,0 +1,202 @@
+"""BLIP and ViLT question-answering checkpoints, loaded with the Auto classes, safetensors only.
+
+BLIP is two-stream: a ViT encodes the image, and a BERT text encoder with cross-attention
+reads the question against it; an answer decoder then generates the answer. The ViT
+output is kept and reused for every question about that image.
+
+ViLT is single-stream: image patches and question tokens go through one transformer
+together, so nothing can be computed once per image except the pixel preprocessing.
+It classifies over a fixed answer vocabulary, with an independent sigmoid per answer.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..device import dtype_name
+from ..engine import Answer, score
+from ..errors import ModelError
+
+KINDS = {"blip": "blip-vqa", "vilt": "vilt-vqa"}  # config model_type -> kind shown to users
+MAX_ANSWER_TOKENS = 12
+
+
+def detect_kind(folder: Path) -> str | None:
+    """The kind of a Hugging Face VQA checkpoint folder, or None if it is not one we run."""
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    architectures = config.get("architectures") or []
+    kind = KINDS.get(config.get("model_type", ""))
+    if kind and (not architectures or any(a.endswith("ForQuestionAnswering") for a in architectures)):
+        return kind
+    return None
+
+
+def check_safetensors(folder: Path, reference: str) -> None:
+    """Refuse checkpoints that only have pickle weights: unpickling can run arbitrary code."""
+    if any(folder.glob("*.safetensors")):
+        return
+    pickles = sorted(p.name for p in folder.glob("*.bin")) + sorted(p.name for p in folder.glob("*.pt*"))
+    if pickles:
+        raise ModelError(
+            f"refusing to load {reference}: it has only pickle weights ({', '.join(pickles)}), which can run "
+            f"code when loaded; use a checkpoint with model.safetensors"
+        )
+    raise ModelError(f"no weights found for {reference}: expected model.safetensors in {folder}")
+
+
+@dataclass
+class PixelState:
+    """Per-image inputs kept between encode_images and answer."""
+
+    pixel_values: torch.Tensor  # (Bi, 3, H, W)
+    pixel_mask: torch.Tensor | None = None  # (Bi, H, W), ViLT only
+    image_embeds: torch.Tensor | None = None  # (Bi, Ti, D), BLIP only
+
+
+class PretrainedEngine:
+    """Shared loading and bookkeeping for BLIP and ViLT."""
+
+    kind = "pretrained"
+
+    def __init__(self, folder: Path, reference: str, device: str, dtype):
+        from transformers import AutoModelForVisualQuestionAnswering, AutoProcessor
+
+        from ..hub import quiet_transformers
+
+        quiet_transformers()
+        check_safetensors(folder, reference)
+        try:
+            self.model = AutoModelForVisualQuestionAnswering.from_pretrained(folder, use_safetensors=True)
+            self.processor = AutoProcessor.from_pretrained(folder)
+        except (OSError, ValueError) as e:
+            raise ModelError(f"cannot load {reference}: {str(e).strip().splitlines()[0]}") from None
+        self.model.eval().to(device=device, dtype=dtype)
+        self.reference = reference
+        self.folder = folder
+        self.device = device
+        self.dtype = dtype
+
+    @property
+    def dtype_name(self) -> str:
+        return dtype_name(self.dtype)
+
+    @property
+    def name(self) -> str:
+        return self.reference
+
+    @property
+    def model_info(self) -> dict:
+        return {"name": self.reference, "kind": self.kind, "path": str(self.folder)}
+
+    def _pixels(self, images: list) -> dict:
+        inputs = self.processor.image_processor(images=images, return_tensors="pt")
+        return {k: v.to(self.device) for k, v in inputs.items()}
+
+    def _tokens(self, questions: list[str]) -> dict:
+        tokens = self.processor.tokenizer(questions, padding=True, truncation=True, return_tensors="pt")
+        return {k: v.to(self.device) for k, v in tokens.items()}
+
+    def _no_explain(self):
+        raise ModelError(
+            f"--explain needs a model whose answer comes from cross-attention over image tokens; "
+            f"{self.reference} ({self.kind}) has none that maps to the image"
+        )
+
+
+class ViltEngine(PretrainedEngine):
+    kind = "vilt-vqa"
+
+    @torch.inference_mode()
+    def encode_images(self, images: list) -> PixelState:
+        inputs = self._pixels(images)
+        return PixelState(inputs["pixel_values"].to(self.dtype), inputs.get("pixel_mask"))
+
+    @torch.inference_mode()
+    def answer(self, state: PixelState, questions, image_index=None, top_k: int = 1, explain: bool = False):
+        if explain:
+            self._no_explain()
+        index = torch.tensor(image_index or [0] * len(questions), device=self.device)
+        tokens = self._tokens(questions)
+        pixel_mask = state.pixel_mask[index] if state.pixel_mask is not None else None
+        logits = self.model(**tokens, pixel_values=state.pixel_values[index], pixel_mask=pixel_mask).logits
+        probs = logits.float().sigmoid()  # ViLT is trained with a per-answer binary loss
+        k = max(1, min(top_k, probs.shape[-1]))
+        scores, indices = probs.topk(k, dim=-1)
+        labels = self.model.config.id2label
+        answers = []
+        for question, row_scores, row_indices in zip(questions, scores.tolist(), indices.tolist()):
+            ranked = [{"answer": labels[i], "score": score(s)} for s, i in zip(row_scores, row_indices)]
+            answers.append(Answer(question, ranked[0]["answer"], ranked[0]["score"], ranked))
+        return answers
+
+
+class BlipEngine(PretrainedEngine):
+    kind = "blip-vqa"
+
+    @torch.inference_mode()
+    def encode_images(self, images: list) -> PixelState:
+        pixel_values = self._pixels(images)["pixel_values"].to(self.dtype)
+        image_embeds = self.model.vision_model(pixel_values=pixel_values)[0]  # (Bi, Ti, D): reused per question
+        return PixelState(pixel_values, image_embeds=image_embeds)
+
+    @torch.inference_mode()
+    def answer(self, state: PixelState, questions, image_index=None, top_k: int = 1, explain: bool = False):
+        if explain:
+            self._no_explain()
+        model = self.model
+        index = torch.tensor(image_index or [0] * len(questions), device=self.device)
+        tokens = self._tokens(questions)
+        image_embeds = state.image_embeds[index]  # (Bq, Ti, D)
+        image_mask = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=self.device)
+        question_embeds = model.text_encoder(
+            input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"],
+            encoder_hidden_states=image_embeds, encoder_attention_mask=image_mask, return_dict=False,
+        )[0]  # (Bq, Tq, D)
+        k = max(1, top_k)
+        sequences = self._generate(question_embeds, tokens["attention_mask"], k)  # (Bq * k, L)
+        expanded = question_embeds.repeat_interleave(k, dim=0)
+        expanded_mask = tokens["attention_mask"].repeat_interleave(k, dim=0)
+        probabilities = self._sequence_probability(sequences, expanded, expanded_mask)  # (Bq * k,)
+        texts = self.processor.tokenizer.batch_decode(sequences, skip_special_tokens=True)
+        answers = []
+        for n, question in enumerate(questions):
+            ranked: dict[str, float] = {}
+            for j in range(n * k, (n + 1) * k):
+                text = texts[j].strip()
+                ranked[text] = max(ranked.get(text, 0.0), probabilities[j])  # beams can decode alike
+            ordered = sorted(ranked.items(), key=lambda kv: -kv[1])
+            top = [{"answer": a, "score": score(p)} for a, p in ordered]
+            answers.append(Answer(question, top[0]["answer"], top[0]["score"], top))
+        return answers
+
+    def _generate(self, question_embeds, question_mask, k: int) -> torch.Tensor:
+        cfg = self.model.config.text_config
+        bos = torch.full((question_embeds.shape[0], 1), self.model.decoder_start_token_id, device=self.device)
+        return self.model.text_decoder.generate(
+            input_ids=bos, eos_token_id=cfg.sep_token_id, pad_token_id=cfg.pad_token_id,
+            encoder_hidden_states=question_embeds, encoder_attention_mask=question_mask,
+            num_beams=k, num_return_sequences=k, max_new_tokens=MAX_ANSWER_TOKENS, do_sample=False,
+        )
+
+    def _sequence_probability(self, sequences, question_embeds, question_mask) -> list[float]:
+        """P(answer | image, question): the product of each generated token's probability, up to EOS."""
+        cfg = self.model.config.text_config
+        logits = self.model.text_decoder(
+            input_ids=sequences, encoder_hidden_states=question_embeds, encoder_attention_mask=question_mask,
+            return_dict=True,
+        ).logits.float()  # (N, L, V)
+        logprobs = logits[:, :-1].log_softmax(-1).gather(-1, sequences[:, 1:, None])[..., 0]  # (N, L-1)
+        targets = sequences[:, 1:]
+        after_eos = (targets == cfg.sep_token_id).long().cumsum(-1) - (targets == cfg.sep_token_id).long()
+        keep = (after_eos == 0) & (targets != cfg.pad_token_id)  # tokens up to and including the first EOS
+        return (logprobs * keep).sum(-1).exp().tolist()
+
+
+ENGINES = {"blip-vqa": BlipEngine, "vilt-vqa": ViltEngine}

@@ -1,0 +1,80 @@
+"""Where the model looked: relevance maps from the fusion head's cross-attention.
+
+How the map is made (gradient-weighted attention, after Chefer et al., 2021):
+  for every fusion block, every head and every question token, take the cross-attention
+  weights A over the image tokens and the gradient G of the chosen answer's logit with
+  respect to A; keep A * G where it is positive (attention that raised the answer), sum
+  over blocks, heads and question tokens, keep the image's grid tokens (dropping CLS and
+  register tokens), and scale to [0, 1]. Plain attention shows where the model looked;
+  the gradient weighting keeps only the looks that mattered for this answer.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def relevance_maps(model, text, text_mask, image, image_index, answer_index) -> torch.Tensor:
+    """(Bq, h, w) maps in [0, 1] for the answers `answer_index` (Bq,) of each question."""
+    if image.grid is None:
+        from .errors import ModelError
+
+        raise ModelError("this model's image tokens do not lie on a grid, so there is nothing to draw")
+    h, w = image.grid
+    with torch.inference_mode(False), torch.enable_grad():
+        tokens = image.tokens.clone()  # a normal tensor, so autograd can record through it
+        text = text.clone()
+        out = model.head(text, text_mask.bool(), tokens, image_index, return_attentions=True)
+        chosen = out.logits.gather(1, answer_index[:, None]).sum()
+        grads = torch.autograd.grad(chosen, out.cross_attentions)
+    relevance = 0
+    for attention, grad in zip(out.cross_attentions, grads):  # each (Bq, H, Tq, Ti + R)
+        relevance = relevance + (attention.detach() * grad).clamp(min=0)
+    mask = text_mask.to(relevance.dtype)[:, None, :, None]  # (Bq, 1, Tq, 1)
+    relevance = (relevance * mask).sum(dim=(1, 2))  # (Bq, Ti + R)
+    grid = relevance[:, image.prefix : image.prefix + h * w].reshape(-1, h, w)  # (Bq, h, w)
+    peak = grid.flatten(1).max(dim=1).values.clamp(min=1e-12)[:, None, None]
+    return (grid / peak).float()
+
+
+_PALETTE = ((0, 0, 4), (87, 16, 110), (188, 55, 84), (249, 142, 9), (252, 255, 164))  # inferno, roughly
+
+
+def overlay(image, heatmap, caption: str):
+    """The image with the map blended on top and a caption band; same size as the image."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    width, height = image.size
+    values = Image.fromarray(np.asarray(heatmap, dtype=np.float32), mode="F").resize((width, height), Image.Resampling.BILINEAR)
+    m = np.clip(np.asarray(values), 0.0, 1.0)[..., None]  # (H, W, 1)
+    anchors = np.linspace(0, 1, len(_PALETTE))
+    colors = np.stack([np.interp(m[..., 0], anchors, [c[i] for c in _PALETTE]) for i in range(3)], axis=-1)
+    base = np.asarray(image.convert("RGB"), dtype=np.float32)
+    alpha = 0.65 * m
+    blended = Image.fromarray((base * (1 - alpha) + colors * alpha).astype(np.uint8))
+    draw = ImageDraw.Draw(blended, "RGBA")
+    size = max(10, width // 24)
+    font = ImageFont.load_default(size=size)
+    band = size + size // 2 + 4
+    draw.rectangle((0, height - band, width, height), fill=(0, 0, 0, 170))
+    draw.text((4, height - band + 2), _fit(draw, caption, font, width - 8), fill=(255, 255, 255), font=font)
+    return blended
+
+
+def _fit(draw, text: str, font, width: int) -> str:
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > width:
+        text = text[:-1]
+    return text + "…"
+
+
+def output_paths(out, count: int) -> list:
+    """OUT.png for one question; OUT-1.png, OUT-2.png, ... for several."""
+    from pathlib import Path
+
+    out = Path(out)
+    if count == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}-{n}{out.suffix or '.png'}") for n in range(1, count + 1)]

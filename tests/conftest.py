@@ -172,3 +172,21 @@ def tiny_blip(tmp_path_factory) -> Path:
     processor = BlipProcessor(BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer)
     processor.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_folder(tmp_path_factory) -> Path:
+    """A tiny random CLIP (both towers) with its image processor, as a pretrained image encoder."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    folder = tmp_path_factory.mktemp("tiny-clip")
+    torch.manual_seed(0)
+    config = CLIPConfig(
+        text_config=dict(vocab_size=99, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=37),
+        vision_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, image_size=32, patch_size=8),
+        projection_dim=16,
+    )
+    CLIPModel(config).save_pretrained(folder)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder

@@ -58,3 +58,16 @@ def test_vocabulary_keeps_the_most_frequent():
     answers = ["no"] * 3 + ["yes"] * 5 + ["red"] * 3 + ["blue"]
     assert vocabulary(answers) == ["yes", "no", "red", "blue"]
     assert vocabulary(answers, top=2) == ["yes", "no"]
+
+
+def test_head_on_frozen_pretrained_clip_features(shapes_data, tiny_text_folder, tiny_clip_folder, tmp_path):
+    out = tmp_path / "clip-head"
+    train(options(shapes_data, out, tiny_text_folder, image_encoder=str(tiny_clip_folder), epochs=1))
+    config = bundles.read_config(out)
+    assert config["image_encoder"]["source"] == str(tiny_clip_folder)  # referenced, not copied
+    assert not (out / "image_encoder").exists()
+    assert config["preprocessing"]["image_size"] == 32
+    loaded = bundles.load(str(out))
+    frozen = load_file(out / "head.safetensors")
+    assert all(not k.startswith("image_encoder") for k in frozen)
+    assert loaded.model.image_encoder.width == 32

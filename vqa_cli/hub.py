@@ -22,10 +22,12 @@ def offline() -> bool:
 
 
 def resolve(reference: str, *, allow_download: bool | None = None) -> str:
-    """A local folder for `reference`, a path or hub id; a hub id is returned as is only
-    when downloading is allowed (default: unless HF_HUB_OFFLINE is set)."""
+    """A local folder for `reference`: a path, or a hub id ('org/name' or 'org/name@revision')
+    found in the Hugging Face cache, in a package that ships it, or downloaded when allowed
+    (default: unless HF_HUB_OFFLINE is set)."""
     if Path(reference).expanduser().is_dir():
         return str(Path(reference).expanduser())
+    repo_id, _ = split_revision(reference)
     cached = cached_snapshot(reference)
     if cached:
         return cached
@@ -34,9 +36,9 @@ def resolve(reference: str, *, allow_download: bool | None = None) -> str:
         return packaged
     if allow_download is None:
         allow_download = not offline()
-    if allow_download and _looks_like_hub_id(reference):
-        return reference
-    if not _looks_like_hub_id(reference):
+    if allow_download and _looks_like_hub_id(repo_id):
+        return download(reference)
+    if not _looks_like_hub_id(repo_id):
         raise ModelError(f"model not found: {reference!r} is neither a folder nor a Hugging Face model id")
     raise ModelError(
         f"model {reference!r} is not in the Hugging Face cache and the hub is offline; "
@@ -47,8 +49,10 @@ def resolve(reference: str, *, allow_download: bool | None = None) -> str:
 WEIGHT_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*"]  # never pickle weights
 
 
-def download(repo_id: str, revision: str | None = None) -> str:
+def download(reference: str, revision: str | None = None) -> str:
     """Fetch a model's safetensors, configs and tokenizer into the Hugging Face cache."""
+    repo_id, pinned = split_revision(reference)
+    revision = revision or pinned
     if offline():
         raise ModelError(f"cannot download {repo_id!r}: offline (HF_HUB_OFFLINE or --offline is set)")
     from huggingface_hub import snapshot_download
@@ -64,13 +68,20 @@ def download(repo_id: str, revision: str | None = None) -> str:
         raise ModelError(f"cannot download {repo_id}: {str(e).strip().splitlines()[0]}") from None
 
 
-def cached_snapshot(repo_id: str) -> str | None:
+def split_revision(reference: str) -> tuple[str, str | None]:
+    """'org/name@rev' -> ('org/name', 'rev'); a plain id has no revision."""
+    repo_id, _, revision = reference.partition("@")
+    return repo_id, (revision or None)
+
+
+def cached_snapshot(reference: str) -> str | None:
+    repo_id, revision = split_revision(reference)
     if not _looks_like_hub_id(repo_id):
         return None
     from huggingface_hub import snapshot_download
 
     try:
-        return snapshot_download(repo_id, local_files_only=True)
+        return snapshot_download(repo_id, revision=revision, local_files_only=True)
     except Exception:  # not cached (the hub raises several kinds here)
         return None
 

@@ -4,6 +4,7 @@
     ./my-bundle                    a bundle folder (config.json with "format": "vqa-bundle/1")
     ./blip-vqa-base                a local Hugging Face BLIP or ViLT checkpoint
     Salesforce/blip-vqa-base       a hub id, from the Hugging Face cache (or downloaded when online)
+    org/name@revision              the same, pinned to a branch, tag or commit
 """
 
 from __future__ import annotations
@@ -35,13 +36,6 @@ def _pretrained_folder(reference: str) -> Path:
         return path
     if "/" not in reference or path.exists() or reference.startswith((".", "~")):
         bundles.find(reference)  # raises the "unknown model ...; available: ..." error
-    from .hub import download, resolve
+    from .hub import resolve
 
-    local = resolve(reference, allow_download=False) if _cached_or_offline(reference) else download(reference)
-    return Path(local)
-
-
-def _cached_or_offline(reference: str) -> bool:
-    from .hub import cached_snapshot, offline
-
-    return offline() or cached_snapshot(reference) is not None
+    return Path(resolve(reference))

@@ -214,9 +214,19 @@ def _preprocessing(opts: TrainOptions) -> Preprocessing:
     from .hub import resolve
 
     processor = AutoImageProcessor.from_pretrained(resolve(opts.image_encoder))
-    size = getattr(processor, "crop_size", None) or processor.size
-    side = size.get("height") or size.get("shortest_edge") if isinstance(size, dict) else size
+    side = _side(getattr(processor, "crop_size", None)) or _side(getattr(processor, "size", None))
     return Preprocessing(image_size=int(side), mean=tuple(processor.image_mean), std=tuple(processor.image_std))
+
+
+def _side(size) -> int | None:
+    """The square side an image processor asks for; its size is an int, a dict or a SizeDict."""
+    if size is None or isinstance(size, int):
+        return size
+    for key in ("height", "shortest_edge"):
+        value = size.get(key) if isinstance(size, dict) else getattr(size, key, None)
+        if value:
+            return int(value)
+    return None
 
 
 def _load(rows, answers, root: Path, pre: Preprocessing, progress) -> tuple[Dataset, list[str]]:

@@ -42,6 +42,14 @@ class VQAModel(nn.Module):
         self.image_encoder.requires_grad_(train_image_encoder)
         self.text_encoder.requires_grad_(train_text_encoder)
 
+    def train(self, mode: bool = True) -> "VQAModel":
+        """Frozen encoders stay in eval mode, so their dropout and batch-norm statistics never change."""
+        super().train(mode)
+        for encoder in (self.image_encoder, self.text_encoder):
+            if not any(p.requires_grad for p in encoder.parameters()):
+                encoder.eval()
+        return self
+
     @property
     def config(self) -> HeadConfig:
         return self.head.cfg

@@ -163,3 +163,34 @@ def test_bom_quoted_newlines_and_whitespace(dataset, tiny_bundle, tmp_path):
     assert result.exit_code == 0, result.output
     (rec,) = records(result.stdout)
     assert rec["id"] == 7 and rec["image"] == "img/s0.png" and rec["question"] == "what color\nis the circle?"
+
+
+def test_sigkill_then_resume_answers_every_row_exactly_once(dataset, tiny_bundle, tmp_path):
+    """A real process killed with SIGKILL mid-run, then resumed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root, _ = dataset
+    rows = tmp_path / "many.csv"
+    with open(rows, "w", encoding="utf-8") as f:
+        f.write("image,question\n")
+        for n in range(1500):
+            f.write(f"{root}/img/s{n % 6}.png,{QUESTIONS[n % 4]}\n")
+    out = tmp_path / "out.jsonl"
+    vqa = str(Path(sys.executable).parent / "vqa")
+    cmd = [vqa, "batch", str(rows), "-m", str(tiny_bundle), "-o", str(out), "--batch-size", "7", "-q"]
+    process = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and (not out.exists() or out.stat().st_size < 8_000):
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    done_before = len(out.read_bytes().splitlines())
+    assert 0 < done_before < 1500, "the kill should land mid-run"
+    subprocess.run(cmd + ["--resume"], check=True, stderr=subprocess.DEVNULL)
+    ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
+    assert sorted(ids) == list(range(1, 1501))

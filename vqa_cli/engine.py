@@ -32,18 +32,36 @@ def check_question(question: str) -> str:
     return text
 
 
-class Engine:
-    """A bundle on a device, ready to answer."""
+def ranked_answers(questions: list[str], probs: torch.Tensor, labels, top_k: int) -> list[Answer]:
+    """(Bq, A) answer probabilities -> one Answer per question with its top_k, best first."""
+    k = max(1, min(top_k, probs.shape[-1]))
+    scores, indices = probs.topk(k, dim=-1)
+    results = []
+    for question, row_scores, row_indices in zip(questions, scores.tolist(), indices.tolist()):
+        ranked = [{"answer": labels[i], "score": score(s)} for s, i in zip(row_scores, row_indices)]
+        results.append(Answer(question, ranked[0]["answer"], ranked[0]["score"], ranked))
+    return results
 
-    def __init__(self, bundle: Bundle, device: str, dtype):
-        self.bundle = bundle
-        self.model = bundle.model
+
+class DeviceEngine:
+    """What every engine shares: where it runs and in which dtype."""
+
+    def __init__(self, device: str, dtype):
         self.device = device
         self.dtype = dtype
 
     @property
     def dtype_name(self) -> str:
         return dtype_name(self.dtype)
+
+
+class Engine(DeviceEngine):
+    """A bundle on a device, ready to answer."""
+
+    def __init__(self, bundle: Bundle, device: str, dtype):
+        super().__init__(device, dtype)
+        self.bundle = bundle
+        self.model = bundle.model
 
     @property
     def name(self) -> str:
@@ -80,7 +98,7 @@ class Engine:
         index = torch.tensor(image_index if image_index is not None else [0] * len(questions), device=self.device)
         text = self.model.encode_text(tokens["input_ids"], tokens["attention_mask"])
         logits = self.model.answer(text, tokens["attention_mask"], image_embeds, index).logits
-        answers = self._answers(questions, logits.float(), top_k)
+        answers = ranked_answers(questions, logits.float().softmax(-1), self.model.answers, top_k)
         if explain:
             from .explain import relevance_maps
 
@@ -88,14 +106,3 @@ class Engine:
             for answer, heatmap in zip(answers, maps.tolist()):
                 answer.attention = [[round(v, 4) for v in row] for row in heatmap]
         return answers
-
-    def _answers(self, questions: list[str], logits: torch.Tensor, top_k: int) -> list[Answer]:
-        probs = logits.softmax(-1)  # (Bq, A)
-        k = max(1, min(top_k, probs.shape[-1]))
-        scores, indices = probs.topk(k, dim=-1)
-        vocab = self.model.answers
-        results = []
-        for question, row_scores, row_indices in zip(questions, scores.tolist(), indices.tolist()):
-            ranked = [{"answer": vocab[i], "score": score(s)} for s, i in zip(row_scores, row_indices)]
-            results.append(Answer(question, ranked[0]["answer"], ranked[0]["score"], ranked))
-        return results

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..device import dtype_name
-from ..engine import Answer, score
+from ..engine import Answer, DeviceEngine, ranked_answers, score
 from ..errors import ModelError
 
 KINDS = {"blip": "blip-vqa", "vilt": "vilt-vqa"}  # config model_type -> kind shown to users
@@ -60,7 +59,7 @@ class PixelState:
     image_embeds: torch.Tensor | None = None  # (Bi, Ti, D), BLIP only
 
 
-class PretrainedEngine:
+class PretrainedEngine(DeviceEngine):
     """Shared loading and bookkeeping for BLIP and ViLT."""
 
     kind = "pretrained"
@@ -78,14 +77,9 @@ class PretrainedEngine:
         except (OSError, ValueError) as e:
             raise ModelError(f"cannot load {reference}: {str(e).strip().splitlines()[0]}") from None
         self.model.eval().to(device=device, dtype=dtype)
+        super().__init__(device, dtype)
         self.reference = reference
         self.folder = folder
-        self.device = device
-        self.dtype = dtype
-
-    @property
-    def dtype_name(self) -> str:
-        return dtype_name(self.dtype)
 
     @property
     def name(self) -> str:
@@ -103,15 +97,15 @@ class PretrainedEngine:
         tokens = self.processor.tokenizer(questions, padding=True, truncation=True, return_tensors="pt")
         return {k: v.to(self.device) for k, v in tokens.items()}
 
+    explain_refusal = "--explain is not available for this model"
+
     def _no_explain(self):
-        raise ModelError(
-            f"--explain needs a model whose answer comes from cross-attention over image tokens; "
-            f"{self.reference} ({self.kind}) has none that maps to the image"
-        )
+        raise ModelError(f"{self.explain_refusal} ({self.reference})")
 
 
 class ViltEngine(PretrainedEngine):
     kind = "vilt-vqa"
+    explain_refusal = "--explain needs cross-attention from the question to image tokens, and ViLT (single-stream) has none"
 
     @torch.inference_mode()
     def encode_images(self, images: list) -> PixelState:
@@ -127,18 +121,12 @@ class ViltEngine(PretrainedEngine):
         pixel_mask = state.pixel_mask[index] if state.pixel_mask is not None else None
         logits = self.model(**tokens, pixel_values=state.pixel_values[index], pixel_mask=pixel_mask).logits
         probs = logits.float().sigmoid()  # ViLT is trained with a per-answer binary loss
-        k = max(1, min(top_k, probs.shape[-1]))
-        scores, indices = probs.topk(k, dim=-1)
-        labels = self.model.config.id2label
-        answers = []
-        for question, row_scores, row_indices in zip(questions, scores.tolist(), indices.tolist()):
-            ranked = [{"answer": labels[i], "score": score(s)} for s, i in zip(row_scores, row_indices)]
-            answers.append(Answer(question, ranked[0]["answer"], ranked[0]["score"], ranked))
-        return answers
+        return ranked_answers(questions, probs, self.model.config.id2label, top_k)
 
 
 class BlipEngine(PretrainedEngine):
     kind = "blip-vqa"
+    explain_refusal = "--explain is implemented for vqa bundles only; BLIP's cross-attention maps are not drawn yet"
 
     @torch.inference_mode()
     def encode_images(self, images: list) -> PixelState:

@@ -1,0 +1,51 @@
+"""The shipped Shapes bundle: accuracy on fresh scenes, and explanations that point at the right object."""
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from vqa_cli.cli import app
+from vqa_cli.evaluate import evaluate
+from vqa_cli.loader import load_engine
+from vqa_cli.shapes.faithfulness import peak_hit_rate
+from vqa_cli.shapes.synth import synthesize
+
+FRESH_SEED = 777_777  # never used for training (the training set is seed 1)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return load_engine("shapes", "cpu", torch.float32)
+
+
+def test_shipped_bundle_answers_fresh_questions(engine, tmp_path):
+    synthesize(tmp_path, images=30, questions_per_image=10, seed=FRESH_SEED)
+    report = evaluate(engine, str(tmp_path / "questions.csv"))
+    assert report["rows"] == 300 and report["failed"] == 0
+    assert report["accuracy"] >= 0.95, report
+
+
+def test_explanations_peak_on_the_referenced_object(engine):
+    rate, records = peak_hit_rate(engine, scenes=50)
+    assert rate >= 0.80, [r for r in records if not r["hit"]]
+
+
+def test_explain_writes_one_png_per_question_at_the_image_size(tmp_path):
+    out = tmp_path / "why.png"
+    result = CliRunner().invoke(
+        app,
+        ["ask", "--json", "samples/scene_1.png", "what shape is the red object?", "what size is the square?", "--explain", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    for n in (1, 2):
+        with Image.open(tmp_path / f"why-{n}.png") as image:
+            assert image.size == (256, 256)
+    doc = json.loads(result.stdout)
+    attention = doc["answers"][0]["attention"]
+    h, w = attention["grid"]
+    assert (h, w) == (len(attention["map"]), len(attention["map"][0]))
+    values = [v for row in attention["map"] for v in row]
+    assert min(values) >= 0.0 and max(values) == 1.0

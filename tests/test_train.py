@@ -71,3 +71,12 @@ def test_head_on_frozen_pretrained_clip_features(shapes_data, tiny_text_folder, 
     frozen = load_file(out / "head.safetensors")
     assert all(not k.startswith("image_encoder") for k in frozen)
     assert loaded.model.image_encoder.width == 32
+
+
+def test_init_starts_from_a_bundles_weights(shapes_data, tiny_text_folder, tmp_path):
+    first = tmp_path / "first"
+    train(options(shapes_data, first, tiny_text_folder, epochs=1))
+    again = tmp_path / "again"
+    train(options(shapes_data, again, tiny_text_folder, epochs=1, lr=0.0, seed=5, init=str(first)))
+    a, b = load_file(first / "head.safetensors"), load_file(again / "head.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # lr 0: the head is exactly where --init put it

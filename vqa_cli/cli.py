@@ -247,6 +247,7 @@ def synth(
     images: Annotated[int, typer.Option("--images", min=1, help="Number of scenes.")] = 100,
     questions_per_image: Annotated[int, typer.Option("--questions-per-image", min=1)] = 10,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    paraphrase: Annotated[bool, typer.Option("--paraphrase", help="Reword every question (held-out wordings; same answers).")] = False,
 ) -> None:
     """Render Shapes scenes and write questions with their answers (see models/shapes/README.md)."""
     with user_errors():
@@ -255,7 +256,7 @@ def synth(
 
         with progress_bar() as progress:
             task = progress.add_task("rendering scenes", total=images, status="")
-            n = synthesize(out, images, questions_per_image, seed, lambda: progress.update(task, advance=1))
+            n = synthesize(out, images, questions_per_image, seed, lambda: progress.update(task, advance=1), paraphrase)
         print(f"wrote {images} images and {n} questions to {out}", file=sys.stderr)
 
 
@@ -283,6 +284,7 @@ def train(
     seed: Annotated[int, typer.Option()] = 0,
     device: DeviceOption = None,
     keep_checkpoint: Annotated[bool, typer.Option(help="Keep OUT.checkpoint/ after finishing.")] = False,
+    init: Annotated[Optional[str], typer.Option("--init", help="Start from this bundle's weights (fine-tune or continue).")] = None,
 ) -> None:
     """Train a bundle on DATA. Resumes from OUT.checkpoint/ when a run was interrupted."""
     with user_errors():
@@ -300,7 +302,7 @@ def train(
             lr=lr, warmup_steps=warmup_steps, val_fraction=val_fraction, eval_every=eval_every,
             width=width, layers=layers, image_layers=image_layers, seed=seed,
             text_layers=_int_list(text_layers),
-            device=choose_device(device), keep_checkpoint=keep_checkpoint,
+            device=choose_device(device), keep_checkpoint=keep_checkpoint, init=init,
             provenance={"command": "vqa " + shlex.join(sys.argv[1:]), "machine": platform.platform()},
         )
         with progress_bar() as progress:

@@ -58,6 +58,7 @@ class TrainOptions:
     text_layers: tuple[int, ...] = (-1,)
     device: str = "cpu"
     keep_checkpoint: bool = False
+    init: str | None = None  # start from this bundle's weights (same encoders, head shape and answers)
     provenance: dict = field(default_factory=dict)
 
 
@@ -115,6 +116,8 @@ def train(opts: TrainOptions, report: Report = lambda line: None, progress=None)
         train_image_encoder=train_image, train_text_encoder=opts.train_text_encoder,
     ).to(device)
 
+    if opts.init:
+        _initialise_from(model, opts.init)
     tokens = tokenizer(questions, padding=True, truncation=True, max_length=pre.max_question_tokens, return_tensors="pt")
     text_cache = None
     if not opts.train_text_encoder:
@@ -190,6 +193,17 @@ def train(opts: TrainOptions, report: Report = lambda line: None, progress=None)
     if not opts.keep_checkpoint:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return {"steps": step, "best_val_accuracy": state["best_accuracy"], "minutes": (time.time() - started) / 60, "history": state["history"]}
+
+
+def _initialise_from(model: VQAModel, reference: str) -> None:
+    """Copy a bundle's head (and trained encoders) into a fresh model of the same shape."""
+    start = bundles.load(reference)
+    if start.model.answers != model.answers:
+        raise InputError(f"--init {reference}: its answers differ from the vocabulary of this data")
+    try:
+        model.load_state_dict(start.model.state_dict())
+    except RuntimeError as e:
+        raise InputError(f"--init {reference}: not the same architecture ({str(e).splitlines()[0]})") from None
 
 
 def vocabulary(answers: list[str], top: int | None = None) -> list[str]:

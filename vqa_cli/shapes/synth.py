@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 from typing import Callable
 
+from .paraphrase import paraphrase
 from .questions import ask
 from .render import render
 from .world import sample_scene
@@ -26,8 +27,12 @@ def synthesize(
     questions_per_image: int,
     seed: int,
     advance: Callable[[], None] = lambda: None,
+    paraphrased: bool = False,
 ) -> int:
-    """Render `images` scenes into out/images and pose their questions; return the question count."""
+    """Render `images` scenes into out/images and pose their questions; return the question count.
+
+    With paraphrased, each question is reworded (see paraphrase.py); answers are unchanged.
+    """
     (out / "images").mkdir(parents=True, exist_ok=True)
     scenes = []
     written = 0
@@ -40,7 +45,8 @@ def synthesize(
             name = f"images/scene_{i:06d}.png"
             render(scene).save(out / name, compress_level=1)
             for j, q in enumerate(ask(scene, questions_per_image, rng)):
-                writer.writerow((f"{i}-{j}", name, q.question, q.answer, q.family))
+                text = paraphrase(q.question, q.family, rng) if paraphrased else q.question
+                writer.writerow((f"{i}-{j}", name, text, q.answer, q.family))
                 written += 1
             scenes.append({"image": name, **scene.to_json()})
             advance()

@@ -280,6 +280,7 @@ def train(
     width: Annotated[int, typer.Option(help="Width D of the fusion head.")] = 128,
     layers: Annotated[int, typer.Option(help="Fusion blocks.")] = 3,
     image_layers: Annotated[int, typer.Option(help="Self-attention blocks over image tokens.")] = 2,
+    geometric: Annotated[bool, typer.Option("--geometric/--no-geometric", help="Distance-aware cross-attention after the first fusion block.")] = True,
     text_layers: Annotated[str, typer.Option(help="Text encoder hidden states to use, comma-separated; 0 = word embeddings, -1 = last.")] = "-1",
     seed: Annotated[int, typer.Option()] = 0,
     device: DeviceOption = None,
@@ -301,7 +302,7 @@ def train(
             image_size=image_size, top_answers=top_answers, epochs=epochs, steps=steps, images_per_batch=images_per_batch,
             lr=lr, warmup_steps=warmup_steps, val_fraction=val_fraction, eval_every=eval_every,
             width=width, layers=layers, image_layers=image_layers, seed=seed,
-            text_layers=_int_list(text_layers),
+            text_layers=_int_list(text_layers), geometric=geometric,
             device=choose_device(device), keep_checkpoint=keep_checkpoint, init=init,
             provenance={"command": "vqa " + shlex.join(sys.argv[1:]), "machine": platform.platform()},
         )

@@ -24,7 +24,7 @@ def relevance_maps(model, text, text_mask, image, image_index, answer_index) -> 
     with torch.inference_mode(False), torch.enable_grad():
         tokens = image.tokens.clone()  # a normal tensor, so autograd can record through it
         text = text.clone()
-        out = model.head(text, text_mask.bool(), tokens, image_index, return_attentions=True)
+        out = model.head(text, text_mask.bool(), tokens, image_index, True, image.grid, image.prefix)
         chosen = out.logits.gather(1, answer_index[:, None]).sum()
         grads = torch.autograd.grad(chosen, out.cross_attentions)
     relevance = 0

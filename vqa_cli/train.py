@@ -56,6 +56,7 @@ class TrainOptions:
     image_layers: int = 2
     heads: int = 4
     text_layers: tuple[int, ...] = (-1,)
+    geometric: bool = True  # distance-aware cross-attention (see FusionBlock)
     device: str = "cpu"
     keep_checkpoint: bool = False
     init: str | None = None  # start from this bundle's weights (same encoders, head shape and answers)
@@ -87,7 +88,10 @@ def train(opts: TrainOptions, report: Report = lambda line: None, progress=None)
     checkpoint_dir = out.with_name(out.name + ".checkpoint")
 
     rows = list(_read_training_rows(opts.data))
-    answers = vocabulary([r["answer"] for r in rows], opts.top_answers)
+    if opts.init:  # fine-tuning keeps the starting bundle's answers, in its order
+        answers = bundles.read_config(bundles.find(opts.init))["answers"]
+    else:
+        answers = vocabulary([r["answer"] for r in rows], opts.top_answers)
     pre = _preprocessing(opts)
     report(f"{len(rows)} rows, {len(answers)} answers; loading images")
     data, questions = _load(rows, answers, Path(opts.data).parent, pre, progress)
@@ -105,6 +109,7 @@ def train(opts: TrainOptions, report: Report = lambda line: None, progress=None)
     head_config = HeadConfig(
         image_dim=0, text_dim=0, num_answers=len(answers), width=opts.width,
         layers=opts.layers, image_layers=opts.image_layers, heads=opts.heads, text_layers=tuple(opts.text_layers),
+        geometric=opts.geometric,
     )
     from .model.encoders import feature_width
 
@@ -201,9 +206,14 @@ def _initialise_from(model: VQAModel, reference: str) -> None:
     if start.model.answers != model.answers:
         raise InputError(f"--init {reference}: its answers differ from the vocabulary of this data")
     try:
-        model.load_state_dict(start.model.state_dict())
+        result = model.load_state_dict(start.model.state_dict(), strict=False)
     except RuntimeError as e:
         raise InputError(f"--init {reference}: not the same architecture ({str(e).splitlines()[0]})") from None
+    # Only parameters that start at zero may be missing (distance weights added since): the
+    # model then computes exactly what the bundle did.
+    new = [k for k in result.missing_keys if not k.endswith("distance_weight")]
+    if new or result.unexpected_keys:
+        raise InputError(f"--init {reference}: not the same architecture ({', '.join(new + result.unexpected_keys)[:200]})")
 
 
 def vocabulary(answers: list[str], top: int | None = None) -> list[str]:

@@ -67,3 +67,41 @@ def test_vit_style_tokens_without_a_grid_skip_positions():
     head = tiny_head()
     out = head.encode_image(torch.randn(2, 1 + 9, 12), grid=(3, 3))  # CLS + 3x3 patches
     assert out.shape == (2, 10 + 3, 16)
+
+
+def test_geometric_blocks_start_as_plain_ones_and_then_prefer_near_tokens():
+    torch.manual_seed(0)
+    plain = tiny_head(layers=3)
+    geometric = tiny_head(layers=3, geometric=True)
+    geometric.load_state_dict(plain.state_dict(), strict=False)
+    features = torch.randn(2, 16, 12)
+    text = torch.randn(3, 5, 20)
+    mask = torch.ones(3, 5, dtype=torch.bool)
+    index = torch.tensor([0, 1, 1])
+    args = lambda head: (head.encode_text(text), mask, head.encode_image(features, (4, 4)), index)
+    # distance weights start at 0: the same function as the plain head
+    torch.testing.assert_close(plain(*args(plain)).logits, geometric(*args(geometric), grid=(4, 4)).logits)
+    # a strongly positive weight pulls each head's attention towards where it looked before
+    for block in geometric.blocks[1:]:
+        block.distance_weight.data.fill_(0.05)
+    out = geometric(*args(geometric), return_attentions=True, grid=(4, 4))
+    first, second = out.cross_attentions[0][..., :16], out.cross_attentions[1][..., :16]
+    from vqa_cli.model.fusion import _focus, token_positions
+
+    positions = token_positions(16 + 3, (4, 4), 0, "cpu")
+    focus = _focus(out.cross_attentions[0], positions)  # (Bq, H, Tq, 2)
+    d2 = ((positions[None, None, None, :16] - focus[..., None, :]) ** 2).sum(-1)
+    near_first = (first * d2).sum(-1) / first.sum(-1)
+    near_second = (second * d2).sum(-1) / second.sum(-1)
+    assert (near_second < near_first).float().mean() > 0.9
+
+
+def test_geometric_gradients_are_finite():
+    head = tiny_head(layers=3, geometric=True).train()
+    for block in head.blocks[1:]:
+        block.distance_weight.data.fill_(0.01)
+    image = head.encode_image(torch.randn(2, 16, 12), grid=(4, 4))
+    out = head(head.encode_text(torch.randn(3, 5, 20)), torch.ones(3, 5, dtype=torch.bool), image, torch.tensor([0, 1, 1]), grid=(4, 4))
+    out.logits.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in head.parameters() if p.grad is not None)
+    assert head.blocks[1].distance_weight.grad.abs().sum() > 0

@@ -50,11 +50,12 @@ class Attention(nn.Module):
         mask: Tensor | None = None,  # (Bc, S) bool, True where a key may be attended
         context_index: Tensor | None = None,  # (B,) row of context for each row of x
         return_weights: bool = False,
+        bias: Tensor | None = None,  # (B, H, T, S) added to the attention logits
     ) -> tuple[Tensor, Tensor | None]:
         if context is None:
-            return self._attend(x, x, mask, return_weights)
+            return self._attend(x, x, mask, return_weights, bias)
         if context_index is None:
-            return self._attend(x, context, mask, return_weights)
+            return self._attend(x, context, mask, return_weights, bias)
         # Queries never interact in cross-attention, so all the questions about one image can
         # be packed into a single query sequence: K and V are then projected and used once per
         # image instead of being copied for every question.
@@ -64,14 +65,19 @@ class Attention(nn.Module):
         Q = int(slot.max()) + 1 if B else 1
         packed = x.new_zeros(Bc, Q, T, D)
         packed[context_index, slot] = x
-        y, weights = self._attend(packed.view(Bc, Q * T, D), context, mask, return_weights)  # (Bc, Q*T, D)
+        if bias is not None:
+            S = bias.shape[-1]
+            packed_bias = bias.new_zeros(Bc, Q, self.heads, T, S)
+            packed_bias[context_index, slot] = bias
+            bias = packed_bias.transpose(1, 2).reshape(Bc, self.heads, Q * T, S)  # (Bc, H, Q*T, S)
+        y, weights = self._attend(packed.view(Bc, Q * T, D), context, mask, return_weights, bias)  # (Bc, Q*T, D)
         y = y.view(Bc, Q, T, D)[context_index, slot]  # (B, T, D)
         if weights is not None:
             S = weights.shape[-1]
             weights = weights.view(Bc, self.heads, Q, T, S)[context_index, :, slot]  # (B, H, T, S)
         return y, weights
 
-    def _attend(self, x: Tensor, context: Tensor, mask: Tensor | None, return_weights: bool):
+    def _attend(self, x: Tensor, context: Tensor, mask: Tensor | None, return_weights: bool, bias: Tensor | None = None):
         B, T, D = x.shape
         S = context.shape[1]
         H, hs = self.heads, D // self.heads
@@ -82,6 +88,8 @@ class Attention(nn.Module):
         attn_mask = None if mask is None else mask[:, None, None, :]  # (B, 1, 1, S)
         if return_weights:
             scores = (q @ k.transpose(-2, -1)) / math.sqrt(hs)  # (B, H, T, S)
+            if bias is not None:
+                scores = scores + bias
             if attn_mask is not None:
                 scores = scores.masked_fill(~attn_mask, float("-inf"))
             weights = scores.softmax(dim=-1)  # (B, H, T, S)
@@ -89,6 +97,8 @@ class Attention(nn.Module):
         else:
             weights = None
             drop = self.dropout if self.training else 0.0
+            if bias is not None:
+                attn_mask = bias if attn_mask is None else bias.masked_fill(~attn_mask, float("-inf"))
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=drop)  # (B, H, T, hs)
         y = y.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
         return self.out(y), weights
@@ -128,13 +138,24 @@ class ImageBlock(nn.Module):
 
 
 class FusionBlock(nn.Module):
-    """Question self-attention, then cross-attention from question tokens to image tokens, then an MLP."""
+    """Question self-attention, then cross-attention from question tokens to image tokens, then an MLP.
 
-    def __init__(self, cfg: HeadConfig):
+    With geometry on, each head's cross-attention logits also get -w_h * |p_i - f|^2, where p_i
+    is image token i's position and f is where the same head looked in the previous block
+    (the attention-weighted mean position). A head with w_h > 0 looks near the last thing it
+    found ("closest to the ..."), one with w_h < 0 looks far from it ("furthest from the ...").
+    w_h starts at 0, so a block without training behaves as a plain one.
+    """
+
+    DISTANCE_SCALE = 1000.0  # w_h = DISTANCE_SCALE * distance_weight; lets Adam reach sharp kernels in a few hundred steps
+
+    def __init__(self, cfg: HeadConfig, geometric: bool = False, track_focus: bool = False):
         super().__init__()
+        self.track_focus = track_focus  # report where each head looked, for the next block
         self.norm1, self.self_attn = nn.LayerNorm(cfg.width), Attention(cfg.width, cfg.heads, cfg.dropout)
         self.norm2, self.cross_attn = nn.LayerNorm(cfg.width), Attention(cfg.width, cfg.heads, cfg.dropout)
         self.norm3, self.mlp = nn.LayerNorm(cfg.width), MLP(cfg.width, cfg.mlp_ratio, cfg.dropout)
+        self.distance_weight = nn.Parameter(torch.zeros(cfg.heads)) if geometric else None
 
     def forward(
         self,
@@ -144,13 +165,36 @@ class FusionBlock(nn.Module):
         image_index: Tensor,  # (Bq,) which image each question is about
         image_mask: Tensor | None = None,  # (Bi, Ti) bool
         return_weights: bool = False,
-    ) -> tuple[Tensor, Tensor | None]:
+        positions: Tensor | None = None,  # (Ti, 2) token positions in [0, 1]; NaN for tokens off the grid
+        focus: Tensor | None = None,  # (Bq, H, Tq, 2) where each head looked in the previous block
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         x = self.self_attn(self.norm1(x), mask=text_mask)[0] + x
+        bias = None
+        if self.distance_weight is not None and focus is not None:
+            on_grid = ~positions.isnan().any(-1)  # (Ti,)
+            # Off-grid tokens get position 0 and no bias; NaN must not enter the graph, or its
+            # gradient (NaN * 0) would poison every step.
+            grid_positions = torch.where(on_grid[:, None], positions, torch.zeros_like(positions))
+            d2 = ((grid_positions[None, None, None] - focus[..., None, :]) ** 2).sum(-1)  # (Bq, H, Tq, Ti)
+            w = (self.DISTANCE_SCALE * self.distance_weight).view(1, -1, 1, 1)  # (1, H, 1, 1)
+            bias = -w * d2 * on_grid.to(d2.dtype)  # (Bq, H, Tq, Ti)
+        need_weights = return_weights or self.track_focus
         y, weights = self.cross_attn(
-            self.norm2(x), image, mask=image_mask, context_index=image_index, return_weights=return_weights
+            self.norm2(x), image, mask=image_mask, context_index=image_index, return_weights=need_weights, bias=bias
         )  # y: (Bq, Tq, D), weights: (Bq, H, Tq, Ti)
         x = y + x
-        return self.mlp(self.norm3(x)) + x, weights
+        new_focus = _focus(weights, positions) if self.track_focus else None
+        return self.mlp(self.norm3(x)) + x, (weights if return_weights else None), new_focus
+
+
+def _focus(weights: Tensor | None, positions: Tensor | None) -> Tensor | None:
+    """Attention-weighted mean position over the grid tokens: (Bq, H, Tq, Ti) -> (Bq, H, Tq, 2)."""
+    if weights is None or positions is None:
+        return None
+    on_grid = ~positions.isnan().any(-1)  # (Ti,)
+    w = weights[..., on_grid]  # (Bq, H, Tq, Tg)
+    w = w / w.sum(-1, keepdim=True).clamp(min=1e-6)
+    return w @ positions[on_grid].to(w.dtype)  # (Bq, H, Tq, 2)
 
 
 class AnswerHead(nn.Module):
@@ -186,7 +230,8 @@ class FusionHead(nn.Module):
         self.registers = nn.Parameter(torch.randn(cfg.registers, D) * 0.02)
         self.image_blocks = nn.ModuleList(ImageBlock(cfg) for _ in range(cfg.image_layers))
         self.image_norm = nn.LayerNorm(D)
-        self.blocks = nn.ModuleList(FusionBlock(cfg) for _ in range(cfg.layers))
+        self.blocks = nn.ModuleList(FusionBlock(cfg, geometric=cfg.geometric and i > 0, track_focus=cfg.geometric and i < cfg.layers - 1)
+            for i in range(cfg.layers))
         self.answer_head = AnswerHead(cfg)
 
     def encode_image(
@@ -215,13 +260,26 @@ class FusionHead(nn.Module):
         image: Tensor,  # (Bi, Ti + R, D) from encode_image
         image_index: Tensor,  # (Bq,)
         return_attentions: bool = False,
+        grid: tuple[int, int] | None = None,  # (h, w) of the grid tokens, which follow `prefix` others
+        prefix: int = 0,
     ) -> HeadOutput:
         text_mask = text_mask.bool()
-        x, attentions = text, []
+        positions = token_positions(image.shape[1], grid, prefix, image.device) if self.cfg.geometric and grid else None
+        x, attentions, focus = text, [], None
         for block in self.blocks:
-            x, weights = block(x, text_mask, image, image_index, return_weights=return_attentions)
+            x, weights, focus = block(
+                x, text_mask, image, image_index, return_weights=return_attentions, positions=positions, focus=focus
+            )
             attentions.append(weights)
         return HeadOutput(self.answer_head(x, text_mask), attentions if return_attentions else None)
+
+
+def token_positions(tokens: int, grid: tuple[int, int], prefix: int, device) -> Tensor:
+    """(Ti, 2) cell-centre (x, y) in [0, 1] for the grid tokens; NaN for prefix and register tokens."""
+    h, w = grid
+    positions = torch.full((tokens, 2), float("nan"), device=device)
+    positions[prefix : prefix + h * w] = _fourier_grid(h, w, device, torch.float32)[:, :2]  # raw (x, y)
+    return positions
 
 
 def _fourier_grid(h: int, w: int, device, dtype) -> Tensor:

@@ -78,4 +78,4 @@ class VQAModel(nn.Module):
     ) -> HeadOutput:
         if image_index is None:
             image_index = torch.arange(text.shape[0], device=text.device)
-        return self.head(text, text_mask, image.tokens, image_index, return_attentions)
+        return self.head(text, text_mask, image.tokens, image_index, return_attentions, image.grid, image.prefix)

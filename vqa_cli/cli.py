@@ -123,7 +123,7 @@ def ask(
         embeds = engine.encode_images([picture])
         answers = engine.answer(embeds, texts, top_k=top_k, explain=explain is not None)
         if explain is not None:
-            render.write_explanations(picture, answers, explain)
+            render.write_explanations(picture, answers, explain, engine.grid_offset)
         if json_output:
             render.print_json(render.ask_document(image, engine, answers))
         else:

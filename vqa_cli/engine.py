@@ -68,6 +68,15 @@ class Engine(DeviceEngine):
         return self.bundle.name
 
     @property
+    def grid_offset(self) -> tuple[float, float]:
+        """Shift of the image grid's cell centres (see explain.grid_offset), measured once."""
+        if not hasattr(self, "_grid_offset"):
+            from .explain import grid_offset
+
+            self._grid_offset = grid_offset(self.model, self.bundle.preprocessing.image_size)
+        return self._grid_offset
+
+    @property
     def model_info(self) -> dict:
         return {"name": self.bundle.name, "kind": self.bundle.config.get("kind", "cross-attention"), "path": str(self.bundle.path)}
 

@@ -22,10 +22,13 @@ def relevance_maps(model, text, text_mask, image, image_index, answer_index) -> 
         raise ModelError("this model's image tokens do not lie on a grid, so there is nothing to draw")
     h, w = image.grid
     with torch.inference_mode(False), torch.enable_grad():
-        tokens = image.tokens.clone()  # a normal tensor, so autograd can record through it
-        text = text.clone()
-        out = model.head(text, text_mask.bool(), tokens, image_index, True, image.grid, image.prefix)
-        chosen = out.logits.gather(1, answer_index[:, None]).sum()
+        # Inputs made under inference_mode cannot enter autograd; clones of them can. Each
+        # question gets its own copy of its image's tokens (image_index None), so the attention
+        # weights returned are the very tensors the answer was computed from.
+        tokens = image.tokens[image_index].clone()  # (Bq, Ti + R, D)
+        text, text_mask = text.clone(), text_mask.clone()
+        out = model.head(text, text_mask.bool(), tokens, None, True, image.grid, image.prefix)
+        chosen = out.logits.gather(1, answer_index.clone()[:, None]).sum()
         grads = torch.autograd.grad(chosen, out.cross_attentions)
     relevance = 0
     for attention, grad in zip(out.cross_attentions, grads):  # each (Bq, H, Tq, Ti + R)
@@ -37,16 +40,54 @@ def relevance_maps(model, text, text_mask, image, image_index, answer_index) -> 
     return (grid / peak).float()
 
 
+def grid_offset(model, image_size: int) -> tuple[float, float]:
+    """Where the encoder's grid cells really look, relative to the plain cell centres.
+
+    A CNN's output cell (i, j) is centred near (i * stride, j * stride), not at the middle
+    of its cell: padding shifts it by up to half a cell. This measures the shift once, from
+    the input gradient of the middle cell (its effective receptive field), and returns it
+    as (dx, dy) in fractions of the image side. For ViT patches it comes out near 0.
+    """
+    generator = torch.Generator().manual_seed(0)
+    with torch.inference_mode(False), torch.enable_grad():
+        pixels = torch.randn(1, 3, image_size, image_size, generator=generator)
+        param = next(model.image_encoder.parameters())
+        pixels = pixels.to(device=param.device, dtype=param.dtype).requires_grad_(True)
+        features, grid = model.image_encoder(pixels)  # (1, T, C)
+        if grid is None:
+            return 0.0, 0.0
+        h, w = grid
+        row, col = h // 2, w // 2
+        token = features.shape[1] - h * w + row * w + col
+        features[0, token].abs().sum().backward()
+    weight = pixels.grad.detach().abs().float().sum(dim=(0, 1))  # (S, S)
+    centres = torch.arange(image_size, device=weight.device, dtype=torch.float32) + 0.5
+    cy = float((weight.sum(1) * centres).sum() / weight.sum())
+    cx = float((weight.sum(0) * centres).sum() / weight.sum())
+    return cx / image_size - (col + 0.5) / w, cy / image_size - (row + 0.5) / h
+
+
+def cell_centre(row: int, col: int, grid: tuple[int, int], offset: tuple[float, float]) -> tuple[float, float]:
+    """(x, y) of a grid cell's centre in [0, 1] image coordinates."""
+    h, w = grid
+    return (col + 0.5) / w + offset[0], (row + 0.5) / h + offset[1]
+
+
 _PALETTE = ((0, 0, 4), (87, 16, 110), (188, 55, 84), (249, 142, 9), (252, 255, 164))  # inferno, roughly
 
 
-def overlay(image, heatmap, caption: str):
-    """The image with the map blended on top and a caption band; same size as the image."""
+def overlay(image, heatmap, caption: str, offset: tuple[float, float] = (0.0, 0.0)):
+    """The image with the map blended on top and a caption band; same size as the image.
+
+    offset (from grid_offset) shifts the map so each cell sits where the encoder looked.
+    """
     import numpy as np
     from PIL import Image, ImageDraw, ImageFont
 
     width, height = image.size
     values = Image.fromarray(np.asarray(heatmap, dtype=np.float32), mode="F").resize((width, height), Image.Resampling.BILINEAR)
+    dx, dy = offset[0] * width, offset[1] * height
+    values = values.transform(values.size, Image.Transform.AFFINE, (1, 0, -dx, 0, 1, -dy), fillcolor=0.0)
     m = np.clip(np.asarray(values), 0.0, 1.0)[..., None]  # (H, W, 1)
     anchors = np.linspace(0, 1, len(_PALETTE))
     colors = np.stack([np.interp(m[..., 0], anchors, [c[i] for c in _PALETTE]) for i in range(3)], axis=-1)

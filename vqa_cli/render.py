@@ -76,7 +76,7 @@ def _size(n: int | None) -> str:
     return str(n)
 
 
-def write_explanations(image, answers, out) -> list:
+def write_explanations(image, answers, out, offset=(0.0, 0.0)) -> list:
     """One PNG per question: the image, its relevance map and the question and answer as caption."""
     from .errors import InputError
     from .explain import output_paths, overlay
@@ -85,7 +85,7 @@ def write_explanations(image, answers, out) -> list:
     for path, answer in zip(paths, answers):
         caption = f"{answer.question}  ->  {answer.answer} ({answer.score:.2f})"
         try:
-            overlay(image, answer.attention, caption).save(path)
+            overlay(image, answer.attention, caption, offset).save(path)
         except (OSError, ValueError) as e:
             raise InputError(f"cannot write {path}: {e}") from None
     return paths

@@ -162,7 +162,7 @@ class FusionBlock(nn.Module):
         x: Tensor,  # (Bq, Tq, D) question tokens
         text_mask: Tensor,  # (Bq, Tq) bool
         image: Tensor,  # (Bi, Ti, D) image tokens, already normed
-        image_index: Tensor,  # (Bq,) which image each question is about
+        image_index: Tensor | None,  # (Bq,) which image each question is about; None: image i for question i
         image_mask: Tensor | None = None,  # (Bi, Ti) bool
         return_weights: bool = False,
         positions: Tensor | None = None,  # (Ti, 2) token positions in [0, 1]; NaN for tokens off the grid
@@ -258,7 +258,7 @@ class FusionHead(nn.Module):
         text: Tensor,  # (Bq, Tq, D) from encode_text
         text_mask: Tensor,  # (Bq, Tq)
         image: Tensor,  # (Bi, Ti + R, D) from encode_image
-        image_index: Tensor,  # (Bq,)
+        image_index: Tensor | None,  # (Bq,); None when image row i belongs to question i
         return_attentions: bool = False,
         grid: tuple[int, int] | None = None,  # (h, w) of the grid tokens, which follow `prefix` others
         prefix: int = 0,

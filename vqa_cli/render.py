@@ -40,16 +40,17 @@ def _answer_json(answer) -> dict:
     return doc
 
 
-def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+def _table(title: str, columns: list[str], rows: list[list[str]], numeric: set[str] = frozenset()) -> None:
+    """A rich table on stdout; piped output gets a wide console so nothing is cut."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    for n, column in enumerate(columns):
-        table.add_column(column, justify="left" if n == 0 else "right")
+    for column in columns:
+        table.add_column(column, justify="right" if column in numeric else "left", no_wrap=True)
     for row in rows:
         table.add_row(*row)
-    Console(soft_wrap=False).print(table)
+    Console(soft_wrap=False, width=None if sys.stdout.isatty() else 400).print(table)
 
 
 def print_models(entries: list[dict]) -> None:
@@ -57,13 +58,13 @@ def print_models(entries: list[dict]) -> None:
         [e["name"], e["kind"], e["image_encoder"], e["text_encoder"], str(e["answers"] or "open"), _size(e["size_bytes"]), e["path"]]
         for e in entries
     ]
-    _table("models", ["name", "kind", "image encoder", "text encoder", "answers", "size", "path"], rows)
+    _table("models", ["name", "kind", "image encoder", "text encoder", "answers", "size", "path"], rows, {"answers", "size"})
 
 
 def print_eval(report: dict) -> None:
     rows = [[family, str(v["rows"]), f"{v['accuracy']:.2%}"] for family, v in report["families"].items()]
     rows.append(["overall", str(report["rows"]), f"{report['accuracy']:.2%}"])
-    _table(f"accuracy of {report['model']}", ["family", "rows", "accuracy"], rows)
+    _table(f"accuracy of {report['model']}", ["family", "rows", "accuracy"], rows, {"rows", "accuracy"})
 
 
 def _size(n: int | None) -> str:

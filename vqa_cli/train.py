@@ -56,7 +56,7 @@ class TrainOptions:
     image_layers: int = 2
     heads: int = 4
     text_layers: tuple[int, ...] = (-1,)
-    geometric: bool = True  # distance-aware cross-attention (see FusionBlock)
+    geometric: bool = False  # distance-aware cross-attention (see FusionBlock); experimental
     device: str = "cpu"
     keep_checkpoint: bool = False
     init: str | None = None  # start from this bundle's weights (same encoders, head shape and answers)

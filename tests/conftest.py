@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -96,15 +95,6 @@ def scene_png(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("images") / "scene.png"
     render(scene).save(path)
     return path
-
-
-@pytest.fixture
-def write_json():
-    def write(path: Path, data) -> Path:
-        path.write_text(json.dumps(data))
-        return path
-
-    return write
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-EXIT_OK = 0
+# Exit codes: 0 success; 1 (below); 2 a malformed command line (typer's own); 130 Ctrl-C.
 EXIT_ERROR = 1  # bad input, a missing model, a failed row in a batch
-EXIT_USAGE = 2  # a malformed command line (typer/click's own code for it)
 
 
 class VQAError(Exception):

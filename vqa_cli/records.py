@@ -15,10 +15,6 @@ from typing import Iterator, TextIO
 
 from .errors import InputError
 
-FORMATS = ("csv", "jsonl")
-OUTPUT_FORMATS = ("jsonl", "json", "csv")
-
-
 @dataclass
 class BadRow:
     """A row that could not be parsed; batch turns it into an error record."""

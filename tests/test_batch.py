@@ -1,7 +1,6 @@
 """`vqa batch`: formats, pass-through columns, bad rows, resume, shards, batch-size invariance."""
 
 import csv
-import io
 import json
 import random
 

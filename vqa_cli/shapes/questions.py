@@ -6,7 +6,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass
 
-from .world import ALL_DESCRIPTIONS, Description, Scene, ShapeObject, references
+from .world import ALL_DESCRIPTIONS, Scene, ShapeObject, references
 
 FAMILIES = (
     "exist",

@@ -209,9 +209,8 @@ def _initialise_from(model: VQAModel, reference: str) -> None:
         result = model.load_state_dict(start.model.state_dict(), strict=False)
     except RuntimeError as e:
         raise InputError(f"--init {reference}: not the same architecture ({str(e).splitlines()[0]})") from None
-    # Only parameters that start at zero may be missing (distance weights added since): the
-    # model then computes exactly what the bundle did.
-    new = [k for k in result.missing_keys if not k.endswith("distance_weight")]
+    # Only the geometry parameters may be missing; they start from their priors.
+    new = [k for k in result.missing_keys if not k.endswith(("distance_table", "focus_sharpness", "inhibition", "locate.weight", "locate.bias"))]
     if new or result.unexpected_keys:
         raise InputError(f"--init {reference}: not the same architecture ({', '.join(new + result.unexpected_keys)[:200]})")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -140,14 +141,22 @@ class ImageBlock(nn.Module):
 class FusionBlock(nn.Module):
     """Question self-attention, then cross-attention from question tokens to image tokens, then an MLP.
 
-    With geometry on, each head's cross-attention logits also get -w_h * |p_i - f|^2, where p_i
-    is image token i's position and f is where the same head looked in the previous block
-    (the attention-weighted mean position). A head with w_h > 0 looks near the last thing it
-    found ("closest to the ..."), one with w_h < 0 looks far from it ("furthest from the ...").
-    w_h starts at 0, so a block without training behaves as a plain one.
+    With geometry on, each head's cross-attention logits also get g_h(|p_i - f|): p_i is image
+    token i's position, f is where the same head looked in the previous block (the
+    attention-weighted mean position), and g_h is a learned piecewise-linear function of the
+    distance. "Closest to the X" is then one step: find X, then prefer tokens a little way
+    from it (not X itself); "furthest from" prefers tokens far away.
+
+    g_h starts as a prior that training reshapes: head 0 prefers near tokens but not the
+    focus itself, head 1 prefers far ones, the other heads have no preference. Without it,
+    the distance functions get no useful gradient until the first block has learned to find
+    objects, and that search was measured to stall (see models/shapes/README.md).
     """
 
-    DISTANCE_SCALE = 1000.0  # w_h = DISTANCE_SCALE * distance_weight; lets Adam reach sharp kernels in a few hundred steps
+    DISTANCE_BINS = 32  # g_h is linear between 33 knots over [0, MAX_DISTANCE]
+    MAX_DISTANCE = math.sqrt(2.0)  # the image diagonal, positions being in [0, 1]
+    DISTANCE_SCALE = 50.0  # g_h = DISTANCE_SCALE * table: Adam then reshapes g_h in a few hundred steps
+    INHIBITION_SCALE = 10.0
 
     def __init__(self, cfg: HeadConfig, geometric: bool = False, track_focus: bool = False):
         super().__init__()
@@ -155,7 +164,26 @@ class FusionBlock(nn.Module):
         self.norm1, self.self_attn = nn.LayerNorm(cfg.width), Attention(cfg.width, cfg.heads, cfg.dropout)
         self.norm2, self.cross_attn = nn.LayerNorm(cfg.width), Attention(cfg.width, cfg.heads, cfg.dropout)
         self.norm3, self.mlp = nn.LayerNorm(cfg.width), MLP(cfg.width, cfg.mlp_ratio, cfg.dropout)
-        self.distance_weight = nn.Parameter(torch.zeros(cfg.heads)) if geometric else None
+        self.distance_table = nn.Parameter(self._prior(cfg.heads)) if geometric else None
+        # The focus is found with sharpened attention, weights ** sharpness renormalised (a
+        # softmax at a lower temperature), so it lands on the best-matching object rather than
+        # somewhere between it and the background. log-parametrised; starts at 4.
+        self.focus_sharpness = nn.Parameter(torch.full((cfg.heads,), math.log(4.0))) if track_focus else None
+        # Inhibition of return: -INHIBITION_SCALE * inhibition_h * (how strongly the previous block
+        # looked at each token), so "the object closest to X" need not be X. Head 0 starts at 5 logits.
+        self.inhibition = nn.Parameter((torch.arange(cfg.heads) == 0).float() * 0.5) if geometric else None
+
+    @classmethod
+    def _prior(cls, heads: int) -> Tensor:
+        """(H, K+1) knots of g_h / DISTANCE_SCALE: near (not self) for head 0, far for head 1."""
+        knots = torch.linspace(0, 1, cls.DISTANCE_BINS + 1)  # (K+1,) distance / MAX_DISTANCE
+        pixels = knots * cls.MAX_DISTANCE * 256  # on a 256 px image
+        table = torch.zeros(heads, cls.DISTANCE_BINS + 1)
+        slope = 40.0 / cls.DISTANCE_SCALE  # 40 logits across the diagonal, ~0.1 per pixel
+        table[0] = -slope * knots - (pixels < 20).float() * 10.0 / cls.DISTANCE_SCALE  # not the object itself
+        if heads > 1:
+            table[1] = slope * knots
+        return table
 
     def forward(
         self,
@@ -165,36 +193,63 @@ class FusionBlock(nn.Module):
         image_index: Tensor | None,  # (Bq,) which image each question is about; None: image i for question i
         image_mask: Tensor | None = None,  # (Bi, Ti) bool
         return_weights: bool = False,
-        positions: Tensor | None = None,  # (Ti, 2) token positions in [0, 1]; NaN for tokens off the grid
-        focus: Tensor | None = None,  # (Bq, H, Tq, 2) where each head looked in the previous block
-    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        positions: Tensor | None = None,  # (Bq, Ti, 2) token positions in [0, 1] per question; NaN off the grid
+        look: Look | None = None,  # where each head looked in the previous block
+    ) -> tuple[Tensor, Tensor | None, Look | None]:
         x = self.self_attn(self.norm1(x), mask=text_mask)[0] + x
         bias = None
-        if self.distance_weight is not None and focus is not None:
-            on_grid = ~positions.isnan().any(-1)  # (Ti,)
+        if self.distance_table is not None and look is not None:
+            on_grid = ~positions.isnan().any(-1)  # (Bq, Ti)
             # Off-grid tokens get position 0 and no bias; NaN must not enter the graph, or its
             # gradient (NaN * 0) would poison every step.
-            grid_positions = torch.where(on_grid[:, None], positions, torch.zeros_like(positions))
-            d2 = ((grid_positions[None, None, None] - focus[..., None, :]) ** 2).sum(-1)  # (Bq, H, Tq, Ti)
-            w = (self.DISTANCE_SCALE * self.distance_weight).view(1, -1, 1, 1)  # (1, H, 1, 1)
-            bias = -w * d2 * on_grid.to(d2.dtype)  # (Bq, H, Tq, Ti)
+            grid_positions = torch.where(on_grid[..., None], positions, torch.zeros_like(positions))
+            # |p - f|^2 = |p|^2 - 2 p.f + |f|^2, as one batched matmul instead of a (Bq, H, Tq, Ti, 2) difference
+            f = look.focus  # (Bq, H, Tq, 2)
+            d2 = (grid_positions ** 2).sum(-1)[:, None, None, :] - 2 * f @ grid_positions[:, None].transpose(-1, -2) + (f ** 2).sum(-1, keepdim=True)
+            d2 = d2.clamp(min=0)  # (Bq, H, Tq, Ti)
+            distance = (d2 + 1e-8).sqrt() / self.MAX_DISTANCE  # (Bq, H, Tq, Ti), in [0, 1]
+            g = _piecewise_linear(self.DISTANCE_SCALE * self.distance_table, distance)  # (Bq, H, Tq, Ti)
+            inhibition = (self.INHIBITION_SCALE * self.inhibition).view(1, -1, 1, 1) * look.seen  # (Bq, H, Tq, Ti)
+            bias = (g - inhibition) * on_grid[:, None, None, :].to(g.dtype)
         need_weights = return_weights or self.track_focus
         y, weights = self.cross_attn(
             self.norm2(x), image, mask=image_mask, context_index=image_index, return_weights=need_weights, bias=bias
         )  # y: (Bq, Tq, D), weights: (Bq, H, Tq, Ti)
         x = y + x
-        new_focus = _focus(weights, positions) if self.track_focus else None
-        return self.mlp(self.norm3(x)) + x, (weights if return_weights else None), new_focus
+        new_look = _look(weights, positions, self.focus_sharpness.exp()) if self.track_focus else None
+        return self.mlp(self.norm3(x)) + x, (weights if return_weights else None), new_look
 
 
-def _focus(weights: Tensor | None, positions: Tensor | None) -> Tensor | None:
-    """Attention-weighted mean position over the grid tokens: (Bq, H, Tq, Ti) -> (Bq, H, Tq, 2)."""
+def _piecewise_linear(table: Tensor, u: Tensor) -> Tensor:
+    """Per-head linear interpolation: table (H, K+1) knots over [0, 1], u (B, H, T, S) -> (B, H, T, S)."""
+    K = table.shape[1] - 1
+    x = u.clamp(0, 1) * K
+    lo = x.detach().floor().clamp(max=K - 1).long()  # (B, H, T, S)
+    frac = x - lo
+    knots = table[None, :, None, :].expand(u.shape[0], -1, u.shape[2], -1)  # (B, H, T, K+1)
+    left, right = knots.gather(-1, lo), knots.gather(-1, lo + 1)
+    return left + frac * (right - left)
+
+
+class Look(NamedTuple):
+    """Where each head of a block looked, for the next block's geometry."""
+
+    focus: Tensor  # (Bq, H, Tq, 2) mean position of the sharpened attention
+    seen: Tensor  # (Bq, H, Tq, Ti) the sharpened attention, scaled so its largest weight is 1
+
+
+def _look(weights: Tensor | None, positions: Tensor | None, sharpness: Tensor) -> Look | None:
+    """Sharpen each head's attention over the grid tokens (weights ** sharpness_h) and find its mean position."""
     if weights is None or positions is None:
         return None
-    on_grid = ~positions.isnan().any(-1)  # (Ti,)
-    w = weights[..., on_grid]  # (Bq, H, Tq, Tg)
-    w = w / w.sum(-1, keepdim=True).clamp(min=1e-6)
-    return w @ positions[on_grid].to(w.dtype)  # (Bq, H, Tq, 2)
+    on_grid = ~positions.isnan().any(-1)  # (Bq, Ti)
+    # w ** s as exp(s * log w), with log w shifted by its max so the largest term is 1
+    logw = weights.clamp(min=1e-30).log()  # (Bq, H, Tq, Ti)
+    logw = logw - logw.detach().amax(-1, keepdim=True)
+    seen = (sharpness.view(1, -1, 1, 1) * logw).exp() * on_grid[:, None, None, :].to(weights.dtype)  # (Bq, H, Tq, Ti)
+    w = seen / seen.sum(-1, keepdim=True).clamp(min=1e-6)
+    grid_positions = torch.where(on_grid[..., None], positions, torch.zeros_like(positions)).to(w.dtype)  # (Bq, Ti, 2)
+    return Look(w @ grid_positions[:, None], seen)  # focus: (Bq, H, Tq, 2)
 
 
 class AnswerHead(nn.Module):
@@ -233,6 +288,12 @@ class FusionHead(nn.Module):
         self.blocks = nn.ModuleList(FusionBlock(cfg, geometric=cfg.geometric and i > 0, track_focus=cfg.geometric and i < cfg.layers - 1)
             for i in range(cfg.layers))
         self.answer_head = AnswerHead(cfg)
+        # Geometry: each grid token may move its position up to a quarter of the image, so
+        # all the tokens of one object can agree on its centre. Starts at the cell centres.
+        self.locate = nn.Linear(D, 2) if cfg.geometric else None
+        if self.locate is not None:
+            nn.init.zeros_(self.locate.weight)
+            nn.init.zeros_(self.locate.bias)
 
     def encode_image(
         self,
@@ -264,22 +325,27 @@ class FusionHead(nn.Module):
         prefix: int = 0,
     ) -> HeadOutput:
         text_mask = text_mask.bool()
-        positions = token_positions(image.shape[1], grid, prefix, image.device) if self.cfg.geometric and grid else None
-        x, attentions, focus = text, [], None
+        positions = self.token_positions(image, grid, prefix) if self.locate is not None and grid else None  # (Bi, Ti, 2)
+        if positions is not None:
+            positions = positions if image_index is None else positions[image_index]  # (Bq, Ti, 2)
+        x, attentions, look = text, [], None
         for block in self.blocks:
-            x, weights, focus = block(
-                x, text_mask, image, image_index, return_weights=return_attentions, positions=positions, focus=focus
+            x, weights, look = block(
+                x, text_mask, image, image_index, return_weights=return_attentions, positions=positions, look=look
             )
             attentions.append(weights)
         return HeadOutput(self.answer_head(x, text_mask), attentions if return_attentions else None)
 
+    MAX_OFFSET = 0.25  # how far (in image widths) a token may move its position
 
-def token_positions(tokens: int, grid: tuple[int, int], prefix: int, device) -> Tensor:
-    """(Ti, 2) cell-centre (x, y) in [0, 1] for the grid tokens; NaN for prefix and register tokens."""
-    h, w = grid
-    positions = torch.full((tokens, 2), float("nan"), device=device)
-    positions[prefix : prefix + h * w] = _fourier_grid(h, w, device, torch.float32)[:, :2]  # raw (x, y)
-    return positions
+    def token_positions(self, image: Tensor, grid: tuple[int, int], prefix: int) -> Tensor:
+        """(Bi, Ti, 2) positions in [0, 1]: cell centres plus learned offsets; NaN off the grid."""
+        h, w = grid
+        cells = _fourier_grid(h, w, image.device, torch.float32)[:, :2]  # (h*w, 2) raw (x, y)
+        offsets = self.MAX_OFFSET * torch.tanh(self.locate(image[:, prefix : prefix + h * w]).float())  # (Bi, h*w, 2)
+        positions = torch.full((*image.shape[:2], 2), float("nan"), device=image.device)
+        positions = torch.cat([positions[:, :prefix], cells + offsets, positions[:, prefix + h * w :]], dim=1)
+        return positions
 
 
 def _fourier_grid(h: int, w: int, device, dtype) -> Tensor:

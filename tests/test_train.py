@@ -16,8 +16,10 @@ def options(data, out, text, **overrides) -> TrainOptions:
     return TrainOptions(**base)
 
 
-def test_tiny_training_lowers_the_loss_and_writes_a_bundle_that_loads(shapes_data, tiny_text_folder, tmp_path):
-    summary = train(options(shapes_data, tmp_path / "bundle", tiny_text_folder))
+@pytest.mark.parametrize("geometric", [False, True], ids=["plain", "geometric"])
+def test_tiny_training_lowers_the_loss_and_writes_a_bundle_that_loads(shapes_data, tiny_text_folder, tmp_path, geometric):
+    extra = dict(geometric=True, layers=2) if geometric else {}
+    summary = train(options(shapes_data, tmp_path / "bundle", tiny_text_folder, **extra))
     losses = [entry["train_loss"] for entry in summary["history"]]
     assert losses[-1] < losses[0]
     loaded = bundles.load(str(tmp_path / "bundle"))
@@ -27,6 +29,11 @@ def test_tiny_training_lowers_the_loss_and_writes_a_bundle_that_loads(shapes_dat
     config = bundles.read_config(tmp_path / "bundle")
     assert config["image_encoder"]["saved_inside"] and config["provenance"]["validation"]["step"] > 0
     assert not (tmp_path / "bundle.checkpoint").exists()
+    assert loaded.model.config.geometric == geometric
+    if geometric:  # the learned distance functions are saved, not rebuilt from their priors
+        saved = load_file(tmp_path / "bundle" / "head.safetensors")
+        table = next(v for k, v in saved.items() if k.endswith("blocks.1.distance_table"))
+        assert not torch.equal(table, type(loaded.model.head.blocks[1])._prior(2))
 
 
 def test_interrupted_training_resumes_to_the_same_weights(shapes_data, tiny_text_folder, tmp_path):

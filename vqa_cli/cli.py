@@ -280,7 +280,7 @@ def train(
     width: Annotated[int, typer.Option(help="Width D of the fusion head.")] = 128,
     layers: Annotated[int, typer.Option(help="Fusion blocks.")] = 3,
     image_layers: Annotated[int, typer.Option(help="Self-attention blocks over image tokens.")] = 2,
-    geometric: Annotated[bool, typer.Option("--geometric/--no-geometric", help="Experimental: distance-aware cross-attention after the first fusion block.")] = False,
+    geometric: Annotated[bool, typer.Option("--geometric/--no-geometric", help="Distance-aware cross-attention after the first fusion block (learned near/far functions of the distance to where each head last looked).")] = False,
     text_layers: Annotated[str, typer.Option(help="Text encoder hidden states to use, comma-separated; 0 = word embeddings, -1 = last.")] = "-1",
     seed: Annotated[int, typer.Option()] = 0,
     device: DeviceOption = None,

@@ -1,0 +1,91 @@
+"""How precisely each fusion block's heads find the object a question refers to.
+
+    vqa synth data/shapes-test --images 200 --questions-per-image 10 --seed 2
+    python bench/focus_precision.py data/shapes-test [--model shapes] [--families query_color,query_shape] [--limit 120]
+
+For each question, every head's focus is the mean grid position of its cross-attention
+(raised to the block's learned sharpness when the bundle is --geometric) for the question
+token that lands nearest the referenced object's centre. Per (block, head) it prints the
+mean error vector in pixels (a systematic shift, e.g. from the encoder's receptive field)
+and the spread around it: the median and 90th percentile of |error - mean error|. The
+spread is what limits "closest"/"furthest": those questions need ~10 px.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from vqa_cli import bundle as bundles  # noqa: E402
+from vqa_cli.images import open_image  # noqa: E402
+
+RELATION_WORDS = {"closest": " to the ", "furthest": " from the "}
+POSITION_WORDS = {"on", "at", "the", "left", "right", "top", "bottom", "or"}
+
+
+def referenced_object(question: str, family: str, objects: list[dict]) -> dict | None:
+    """The one object the question's reference describes, or None when that is ambiguous."""
+    words = question.rstrip("?").split(RELATION_WORDS.get(family, " the "))[-1].split()
+    words = [w for w in words if w not in POSITION_WORDS and w != "object"]
+    matches = [o for o in objects if all(w in (o["size"], o["color"], o["shape"]) for w in words)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", type=Path, help="a `vqa synth` folder: questions.csv and scenes.json")
+    parser.add_argument("--model", default="shapes")
+    parser.add_argument("--families", default="query_color,query_shape")
+    parser.add_argument("--limit", type=int, default=120)
+    args = parser.parse_args()
+    import torch
+
+    from vqa_cli.model.fusion import _look, _fourier_grid
+
+    torch.set_num_threads(1)
+    bundle = bundles.load(args.model)
+    model, pre = bundle.model.eval(), bundle.preprocessing
+    scenes = {s["image"]: s["objects"] for s in json.loads((args.data / "scenes.json").read_text())["scenes"]}
+    families = args.families.split(",")
+    rows = [r for r in csv.DictReader(open(args.data / "questions.csv")) if r["family"] in families]
+    errors: dict[tuple[int, int], list] = {}
+    for row in rows[: args.limit]:
+        target = referenced_object(row["question"], row["family"], scenes[row["image"]])
+        if target is None:
+            continue
+        pixels = pre.to_uint8(open_image(str(args.data / row["image"])))[None]
+        with torch.no_grad():
+            image = model.encode_image(pre.normalize(pixels))
+            tokens = bundle.tokenizer([row["question"]], return_tensors="pt")
+            text = model.encode_text(tokens["input_ids"], tokens["attention_mask"])
+            out = model.head(text, tokens["attention_mask"], image.tokens, torch.tensor([0]), True, image.grid, image.prefix)
+            if model.head.locate is not None:
+                positions = model.head.token_positions(image.tokens, image.grid, image.prefix)
+            else:
+                h, w = image.grid
+                positions = torch.full((1, image.tokens.shape[1], 2), float("nan"))
+                positions[0, image.prefix : image.prefix + h * w] = _fourier_grid(h, w, "cpu", torch.float32)[:, :2]
+            for b, (block, attention) in enumerate(zip(model.head.blocks, out.cross_attentions)):
+                heads = attention.shape[1]
+                sharpness = block.focus_sharpness.exp() if block.focus_sharpness is not None else torch.ones(heads)
+                focus = _look(attention, positions, sharpness).focus[0] * 256  # (H, Tq, 2) in pixels
+                error = focus - torch.tensor([target["x"], target["y"]])  # (H, Tq, 2)
+                best = (error**2).sum(-1).argmin(-1)  # (H,) the token nearest the object
+                for h in range(heads):
+                    errors.setdefault((b, h), []).append(error[h, best[h]])
+    print(f"{len(next(iter(errors.values())))} questions ({args.families}), model {bundle.name}")
+    print("block head  mean error (x, y) px  spread median  p90")
+    for (b, h), values in sorted(errors.items()):
+        v = torch.stack(values)
+        mean = v.mean(0)
+        spread = (v - mean).norm(dim=-1).sort().values
+        print(f"{b:5d} {h:4d}  ({mean[0]:6.1f}, {mean[1]:6.1f})       {spread[len(spread) // 2]:6.1f}  {spread[int(len(spread) * 0.9)]:6.1f}")
+
+
+if __name__ == "__main__":
+    main()

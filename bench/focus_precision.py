@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vqa_cli import bundle as bundles  # noqa: E402
-from vqa_cli.images import open_image  # noqa: E402
+from vqa_cli import bundle as bundles
+from vqa_cli.images import open_image
 
 RELATION_WORDS = {"closest": " to the ", "furthest": " from the "}
 POSITION_WORDS = {"on", "at", "the", "left", "right", "top", "bottom", "or"}
@@ -45,14 +45,15 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from vqa_cli.model.fusion import _look, _fourier_grid
+    from vqa_cli.model.fusion import _fourier_grid, _look
 
     torch.set_num_threads(1)
     bundle = bundles.load(args.model)
     model, pre = bundle.model.eval(), bundle.preprocessing
     scenes = {s["image"]: s["objects"] for s in json.loads((args.data / "scenes.json").read_text())["scenes"]}
     families = args.families.split(",")
-    rows = [r for r in csv.DictReader(open(args.data / "questions.csv")) if r["family"] in families]
+    with open(args.data / "questions.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["family"] in families]
     errors: dict[tuple[int, int], list] = {}
     for row in rows[: args.limit]:
         target = referenced_object(row["question"], row["family"], scenes[row["image"]])

@@ -81,7 +81,7 @@ def _mean_distance_from_focus(head, out):
     from vqa_cli.model.fusion import _look
 
     torch.manual_seed(1)
-    text, mask, image, index = _geometric_case(head)
+    image, index = _geometric_case(head)[2:]
     positions = head.token_positions(image, (4, 4), 0)[index]  # (Bq, Ti, 2)
     focus = _look(out.cross_attentions[0], positions, torch.ones(2)).focus  # (Bq, H, Tq, 2), unsharpened
     d = ((positions[:, None, None, :16] - focus[..., None, :]) ** 2).sum(-1).sqrt()  # (Bq, H, Tq, 16)

@@ -25,7 +25,6 @@ from torch import Tensor, nn
 
 from .config import HeadConfig
 
-
 POSITION_FEATURES = 18  # x, y, and sin/cos of each at 4 frequencies
 
 

@@ -74,8 +74,9 @@ def test_model_from_env_var(tiny_bundle, scene_png, monkeypatch):
         (lambda img, tmp: ["ask", img, "   "], "empty question"),
         (lambda img, tmp: ["ask", img, "what?", "-m", "no-such-model"], "unknown model 'no-such-model'"),
         (lambda img, tmp: ["ask", img, "what?", "--device", "cuda"], "cuda"),
+        (lambda img, tmp: ["eval", _write(tmp / "q.csv", f"image,question\n{img},what?\n".encode())], "no gold answer"),
     ],
-    ids=["missing-file", "not-an-image", "empty-question", "unknown-model", "absent-device"],
+    ids=["missing-file", "not-an-image", "empty-question", "unknown-model", "absent-device", "eval-unlabelled"],
 )
 def test_bad_input_gives_one_line_on_stderr_and_exit_1(make_args, message, scene_png, tmp_path, monkeypatch):
     import torch
@@ -110,6 +111,8 @@ def test_models_lists_the_shipped_bundle():
     assert shapes["size_bytes"] > 0
     table = run("models")
     assert table.exit_code == 0 and "shapes" in table.stdout
+    lines = table.stdout.splitlines()
+    assert lines[0] == "models" and not any(line.endswith(" ") for line in lines)  # piped: no padding to cut
 
 
 def test_help_has_examples_and_version():

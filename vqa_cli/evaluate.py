@@ -6,7 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from .engine import Engine
-from .errors import VQAError
+from .errors import InputError, VQAError
 from .images import open_image
 from .metrics import gold_answers, soft_accuracy
 from .records import read_rows
@@ -15,6 +15,12 @@ from .records import read_rows
 def evaluate(engine: Engine, data: str, batch_size: int = 256, progress=None) -> dict:
     """Answer every row of `data` and score it; rows whose image fails count as wrong."""
     rows = list(read_rows(data))
+    unlabelled = [n for n, row in enumerate(rows, start=1) if not gold_answers(row)]
+    if unlabelled:
+        raise InputError(
+            f"{data}: {len(unlabelled)} of {len(rows)} rows have no gold answer to score against "
+            f"(an `answer` column, or `answers` as 'a|b|c'); the first is row {unlabelled[0]}"
+        )
     root = Path(data).parent if data != "-" else Path.cwd()
     by_image: dict[str, list[int]] = defaultdict(list)
     for n, row in enumerate(rows):

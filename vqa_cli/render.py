@@ -41,7 +41,7 @@ def _answer_json(answer) -> dict:
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]], numeric: set[str] = frozenset()) -> None:
-    """A rich table on stdout; piped output gets a wide console so nothing is cut."""
+    """A rich table on stdout; piped output gets a wide console so nothing is cut, and no trailing blanks."""
     from rich.console import Console
     from rich.table import Table
 
@@ -50,7 +50,13 @@ def _table(title: str, columns: list[str], rows: list[list[str]], numeric: set[s
         table.add_column(column, justify="right" if column in numeric else "left", no_wrap=True)
     for row in rows:
         table.add_row(*row)
-    Console(soft_wrap=False, width=None if sys.stdout.isatty() else 400).print(table)
+    if sys.stdout.isatty():
+        Console(soft_wrap=False).print(table)
+        return
+    console = Console(soft_wrap=False, width=400, color_system=None)
+    with console.capture() as captured:
+        console.print(table)
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
 
 def print_models(entries: list[dict]) -> None:

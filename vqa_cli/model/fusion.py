@@ -141,15 +141,15 @@ class FusionBlock(nn.Module):
     """Question self-attention, then cross-attention from question tokens to image tokens, then an MLP.
 
     With geometry on, each head's cross-attention logits also get g_h(|p_i - f|): p_i is image
-    token i's position, f is where the same head looked in the previous block (the
-    attention-weighted mean position), and g_h is a learned piecewise-linear function of the
-    distance. "Closest to the X" is then one step: find X, then prefer tokens a little way
-    from it (not X itself); "furthest from" prefers tokens far away.
+    token i's position, f is where the same head looked in the previous block (the mean
+    position of its sharpened attention), and g_h is a learned piecewise-linear function of
+    the distance; tokens that head looked at before are also penalised. "Closest to the X"
+    is then one step: find X, then prefer tokens a little way from it (not X itself);
+    "furthest from" prefers tokens far away.
 
     g_h starts as a prior that training reshapes: head 0 prefers near tokens but not the
-    focus itself, head 1 prefers far ones, the other heads have no preference. Without it,
-    the distance functions get no useful gradient until the first block has learned to find
-    objects, and that search was measured to stall (see models/shapes/README.md).
+    focus itself, head 1 prefers far ones, the other heads have no preference, so the heads
+    give a near/far reading from the first step. What it measured: models/shapes/README.md.
     """
 
     DISTANCE_BINS = 32  # g_h is linear between 33 knots over [0, MAX_DISTANCE]

@@ -45,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from vqa_cli.model.fusion import _fourier_grid, _look
+    from vqa_cli.model.fusion import _look
 
     torch.set_num_threads(1)
     bundle = bundles.load(args.model)
@@ -65,12 +65,7 @@ def main() -> None:
             tokens = bundle.tokenizer([row["question"]], return_tensors="pt")
             text = model.encode_text(tokens["input_ids"], tokens["attention_mask"])
             out = model.head(text, tokens["attention_mask"], image.tokens, torch.tensor([0]), True, image.grid, image.prefix)
-            if model.head.locate is not None:
-                positions = model.head.token_positions(image.tokens, image.grid, image.prefix)
-            else:
-                h, w = image.grid
-                positions = torch.full((1, image.tokens.shape[1], 2), float("nan"))
-                positions[0, image.prefix : image.prefix + h * w] = _fourier_grid(h, w, "cpu", torch.float32)[:, :2]
+            positions = model.head.token_positions(image.tokens, image.grid, image.prefix)  # (1, Ti, 2)
             for b, (block, attention) in enumerate(zip(model.head.blocks, out.cross_attentions)):
                 heads = attention.shape[1]
                 sharpness = block.focus_sharpness.exp() if block.focus_sharpness is not None else torch.ones(heads)

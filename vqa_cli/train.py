@@ -27,6 +27,7 @@ from .errors import InputError
 from .images import open_image
 from .model.config import HeadConfig
 from .model.encoders import SCRATCH_IMAGE_ENCODERS, load_encoder, scratch_image_encoder
+from .model.fusion import GEOMETRY_PARAMETERS
 from .model.preprocess import Preprocessing
 from .model.vqa import VQAModel
 from .records import read_rows
@@ -210,7 +211,7 @@ def _initialise_from(model: VQAModel, reference: str) -> None:
     except RuntimeError as e:
         raise InputError(f"--init {reference}: not the same architecture ({str(e).splitlines()[0]})") from None
     # Only the geometry parameters may be missing; they start from their priors.
-    new = [k for k in result.missing_keys if not k.endswith(("distance_table", "focus_sharpness", "inhibition", "locate.weight", "locate.bias"))]
+    new = [k for k in result.missing_keys if not k.endswith(GEOMETRY_PARAMETERS)]
     if new or result.unexpected_keys:
         raise InputError(f"--init {reference}: not the same architecture ({', '.join(new + result.unexpected_keys)[:200]})")
 

@@ -26,6 +26,8 @@ from torch import Tensor, nn
 from .config import HeadConfig
 
 POSITION_FEATURES = 18  # x, y, and sin/cos of each at 4 frequencies
+# Parameters only a --geometric head has; a plain bundle can start one (they keep their priors).
+GEOMETRY_PARAMETERS = ("distance_table", "focus_sharpness", "inhibition", "locate.weight", "locate.bias")
 
 
 class Attention(nn.Module):
@@ -198,10 +200,7 @@ class FusionBlock(nn.Module):
         x = self.self_attn(self.norm1(x), mask=text_mask)[0] + x
         bias = None
         if self.distance_table is not None and look is not None:
-            on_grid = ~positions.isnan().any(-1)  # (Bq, Ti)
-            # Off-grid tokens get position 0 and no bias; NaN must not enter the graph, or its
-            # gradient (NaN * 0) would poison every step.
-            grid_positions = torch.where(on_grid[..., None], positions, torch.zeros_like(positions))
+            on_grid, grid_positions = _split_grid(positions)  # (Bq, Ti), (Bq, Ti, 2)
             # |p - f|^2 = |p|^2 - 2 p.f + |f|^2, as one batched matmul instead of a (Bq, H, Tq, Ti, 2) difference
             f = look.focus  # (Bq, H, Tq, 2)
             d2 = (grid_positions ** 2).sum(-1)[:, None, None, :] - 2 * f @ grid_positions[:, None].transpose(-1, -2) + (f ** 2).sum(-1, keepdim=True)
@@ -237,18 +236,26 @@ class Look(NamedTuple):
     seen: Tensor  # (Bq, H, Tq, Ti) the sharpened attention, scaled so its largest weight is 1
 
 
+def _split_grid(positions: Tensor) -> tuple[Tensor, Tensor]:
+    """(Bq, Ti, 2) positions, NaN off the grid -> which tokens are on it (Bq, Ti), positions with 0 off it.
+
+    NaN must not enter the graph, or its gradient (NaN * 0) would poison every step.
+    """
+    on_grid = ~positions.isnan().any(-1)
+    return on_grid, torch.where(on_grid[..., None], positions, torch.zeros_like(positions))
+
+
 def _look(weights: Tensor | None, positions: Tensor | None, sharpness: Tensor) -> Look | None:
     """Sharpen each head's attention over the grid tokens (weights ** sharpness_h) and find its mean position."""
     if weights is None or positions is None:
         return None
-    on_grid = ~positions.isnan().any(-1)  # (Bq, Ti)
+    on_grid, grid_positions = _split_grid(positions)  # (Bq, Ti), (Bq, Ti, 2)
     # w ** s as exp(s * log w), with log w shifted by its max so the largest term is 1
     logw = weights.clamp(min=1e-30).log()  # (Bq, H, Tq, Ti)
     logw = logw - logw.detach().amax(-1, keepdim=True)
     seen = (sharpness.view(1, -1, 1, 1) * logw).exp() * on_grid[:, None, None, :].to(weights.dtype)  # (Bq, H, Tq, Ti)
     w = seen / seen.sum(-1, keepdim=True).clamp(min=1e-6)
-    grid_positions = torch.where(on_grid[..., None], positions, torch.zeros_like(positions)).to(w.dtype)  # (Bq, Ti, 2)
-    return Look(w @ grid_positions[:, None], seen)  # focus: (Bq, H, Tq, 2)
+    return Look(w @ grid_positions[:, None].to(w.dtype), seen)  # focus: (Bq, H, Tq, 2)
 
 
 class AnswerHead(nn.Module):
@@ -338,12 +345,13 @@ class FusionHead(nn.Module):
     MAX_OFFSET = 0.25  # how far (in image widths) a token may move its position
 
     def token_positions(self, image: Tensor, grid: tuple[int, int], prefix: int) -> Tensor:
-        """(Bi, Ti, 2) positions in [0, 1]: cell centres plus learned offsets; NaN off the grid."""
+        """(Bi, Ti, 2) positions in [0, 1]: cell centres, plus learned offsets when geometric; NaN off the grid."""
         h, w = grid
         cells = _fourier_grid(h, w, image.device, torch.float32)[:, :2]  # (h*w, 2) raw (x, y)
-        offsets = self.MAX_OFFSET * torch.tanh(self.locate(image[:, prefix : prefix + h * w]).float())  # (Bi, h*w, 2)
+        if self.locate is not None:
+            cells = cells + self.MAX_OFFSET * torch.tanh(self.locate(image[:, prefix : prefix + h * w]).float())  # (Bi, h*w, 2)
         positions = torch.full((*image.shape[:2], 2), float("nan"), device=image.device)
-        positions = torch.cat([positions[:, :prefix], cells + offsets, positions[:, prefix + h * w :]], dim=1)
+        positions[:, prefix : prefix + h * w] = cells
         return positions
 
 

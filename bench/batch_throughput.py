@@ -22,11 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vqa_cli import bundle as bundles  # noqa: E402
-from vqa_cli.batch import BatchOptions, run  # noqa: E402
-from vqa_cli.engine import Engine  # noqa: E402
-from vqa_cli.images import open_image  # noqa: E402
-from vqa_cli.records import read_rows  # noqa: E402
+from vqa_cli.store import bundle as bundles  # noqa: E402
+from vqa_cli.run.batch import BatchOptions, run  # noqa: E402
+from vqa_cli.backends.bundle import BundleEngine  # noqa: E402
+from vqa_cli.io.images import open_image  # noqa: E402
+from vqa_cli.io.records import read_rows  # noqa: E402
 from vqa_cli.shapes.synth import synthesize  # noqa: E402
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vqa_cli.loader import load_engine  # noqa: E402
-from vqa_cli.shapes.faithfulness import peak_hit_rate  # noqa: E402
+from vqa_cli.store.registry import load_engine  # noqa: E402
+from vqa_cli.run.faithfulness import peak_hit_rate  # noqa: E402
 
 
 def main() -> None:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vqa_cli import bundle as bundles
-from vqa_cli.images import open_image
+from vqa_cli.store import bundle as bundles
+from vqa_cli.io.images import open_image
 
 RELATION_WORDS = {"closest": " to the ", "furthest": " from the "}
 POSITION_WORDS = {"on", "at", "the", "left", "right", "top", "bottom", "or"}

@@ -28,7 +28,7 @@ def build(kind: str, folder: Path) -> None:
     import torch
     from transformers import AutoTokenizer
 
-    from vqa_cli.hub import resolve
+    from vqa_cli.store.hub import resolve
 
     tokenizer = AutoTokenizer.from_pretrained(resolve("sentence-transformers/all-MiniLM-L6-v2"))  # the BERT uncased vocabulary
     torch.manual_seed(0)
@@ -53,8 +53,8 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from vqa_cli.images import open_image
-    from vqa_cli.loader import load_engine
+    from vqa_cli.io.images import open_image
+    from vqa_cli.store.registry import load_engine
 
     image = open_image(str(ROOT / "samples" / "scene_1.png"))
     questions = [f"what is in the picture number {n}?" for n in range(args.questions)]

@@ -60,7 +60,7 @@ def tiny_model(answers=ANSWERS, seed: int = 0):
 
 
 def save_tiny_bundle(out: Path, seed: int = 0) -> Path:
-    from vqa_cli import bundle as bundles
+    from vqa_cli.store import bundle as bundles
     from vqa_cli.model.preprocess import Preprocessing
 
     model = tiny_model(seed=seed)

@@ -8,9 +8,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from vqa_cli.cli import app
-from vqa_cli.evaluate import evaluate
-from vqa_cli.loader import load_engine
-from vqa_cli.shapes.faithfulness import peak_hit_rate
+from vqa_cli.run.evaluate import evaluate
+from vqa_cli.store.registry import load_engine
+from vqa_cli.run.faithfulness import peak_hit_rate
 from vqa_cli.shapes.synth import synthesize
 
 FRESH_SEED = 777_777  # never used for training (the training set is seed 1)

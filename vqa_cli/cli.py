@@ -112,9 +112,9 @@ def ask(
     The image is encoded once, whatever the number of questions.
     """
     with user_errors():
-        from . import render
-        from .engine import check_question
-        from .images import open_image, read_bytes
+        from .backends.base import check_question
+        from .io import output
+        from .io.images import open_image, read_bytes
 
         texts = [check_question(q) for q in questions]
         data = read_bytes(image)
@@ -123,16 +123,16 @@ def ask(
         embeds = engine.encode_images([picture])
         answers = engine.answer(embeds, texts, top_k=top_k, explain=explain is not None)
         if explain is not None:
-            render.write_explanations(picture, answers, explain, engine.grid_offset)
+            output.write_explanations(picture, answers, explain, engine.grid_offset)
         if json_output:
-            render.print_json(render.ask_document(image, engine, answers))
+            output.print_json(output.ask_document(image, engine, answers))
         else:
-            render.print_answers(answers, top_k)
+            output.print_answers(answers, top_k)
 
 
 def _engine(model: str, device: str | None, dtype: str):
-    from .device import choose_device, choose_dtype
-    from .loader import load_engine
+    from .backends.device import choose_device, choose_dtype
+    from .store.registry import load_engine
 
     chosen = choose_device(device)
     return load_engine(model, chosen, choose_dtype(chosen, dtype))
@@ -171,9 +171,9 @@ def batch(
     Exit code 0 when every row was answered, 1 when any row failed (its record has "error").
     """
     with user_errors():
-        from .batch import BatchOptions, parse_shard, run as run_batch
-        from .progress import progress_bar
-        from .records import WRITERS, answered_ids
+        from .io.progress import progress_bar
+        from .io.records import WRITERS, answered_ids
+        from .run.batch import BatchOptions, parse_shard, run as run_batch
 
         skip = frozenset()
         if resume:
@@ -213,14 +213,14 @@ def batch(
 def models(json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List the available models: the shipped bundles and the VQA models in the Hugging Face cache."""
     with user_errors():
-        from . import render
-        from .catalog import list_models
+        from .io import output
+        from .store.registry import list_models
 
         entries = list_models()
         if json_output:
-            render.print_json(entries)
+            output.print_json(entries)
         else:
-            render.print_models(entries)
+            output.print_models(entries)
 
 
 @app.command()
@@ -231,7 +231,7 @@ def pull(
     """Download a pretrained VQA model (safetensors, configs, tokenizer) into the Hugging Face cache."""
     with user_errors():
         from .backends.pretrained import detect_kind
-        from .hub import download
+        from .store.hub import download
 
         folder = Path(download(model, revision))
         kind = detect_kind(folder)
@@ -247,63 +247,38 @@ def synth(
     images: Annotated[int, typer.Option("--images", min=1, help="Number of scenes.")] = 100,
     questions_per_image: Annotated[int, typer.Option("--questions-per-image", min=1)] = 10,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    paraphrase: Annotated[bool, typer.Option("--paraphrase", help="Reword every question (held-out wordings; same answers).")] = False,
+    paraphrase: Annotated[bool, typer.Option("--paraphrase", help="Reword every question with the held-out wordings, to measure (same answers).")] = False,
+    reword: Annotated[float, typer.Option("--reword", min=0.0, max=1.0, help="Reword this share of the questions with the training wordings.")] = 0.0,
 ) -> None:
     """Render Shapes scenes and write questions with their answers (see models/shapes/README.md)."""
     with user_errors():
-        from .progress import progress_bar
+        from .io.progress import progress_bar
         from .shapes.synth import synthesize
 
         with progress_bar() as progress:
             task = progress.add_task("rendering scenes", total=images, status="")
-            n = synthesize(out, images, questions_per_image, seed, lambda: progress.update(task, advance=1), paraphrase)
+            n = synthesize(out, images, questions_per_image, seed, lambda: progress.update(task, advance=1), paraphrase, reword)
         print(f"wrote {images} images and {n} questions to {out}", file=sys.stderr)
 
 
-@app.command()
-def train(
-    data: Annotated[str, typer.Argument(help="CSV or JSONL with image, question, answer (and optional family).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Bundle folder to write (the best by validation).")],
-    image_encoder: Annotated[str, typer.Option(help="'resnet-small' (from scratch) or a pretrained HF id/folder.")] = "resnet-small",
-    text_encoder: Annotated[str, typer.Option(help="Pretrained HF text encoder id/folder.")] = "sentence-transformers/all-MiniLM-L6-v2",
-    train_image_encoder: Annotated[Optional[bool], typer.Option("--train-image-encoder/--freeze-image-encoder", help="Default: train when from scratch.")] = None,
-    train_text_encoder: Annotated[bool, typer.Option("--train-text-encoder/--freeze-text-encoder")] = False,
-    image_size: Annotated[int, typer.Option(help="Side of the square input for a from-scratch encoder.")] = 128,
-    top_answers: Annotated[Optional[int], typer.Option(help="Keep only the N most frequent answers.")] = None,
-    epochs: Annotated[int, typer.Option(min=1)] = 10,
-    steps: Annotated[Optional[int], typer.Option(min=1, help="Total steps; overrides --epochs.")] = None,
-    images_per_batch: Annotated[int, typer.Option(min=1, help="Images per step; each brings all its questions.")] = 32,
-    lr: Annotated[float, typer.Option()] = 5e-4,
-    warmup_steps: Annotated[int, typer.Option()] = 300,
-    val_fraction: Annotated[float, typer.Option(help="Share of images held out for validation.")] = 0.05,
-    eval_every: Annotated[int, typer.Option(help="Validate (and keep the best bundle) every N steps.")] = 500,
-    width: Annotated[int, typer.Option(help="Width D of the fusion head.")] = 128,
-    layers: Annotated[int, typer.Option(help="Fusion blocks.")] = 3,
-    image_layers: Annotated[int, typer.Option(help="Self-attention blocks over image tokens.")] = 2,
-    geometric: Annotated[bool, typer.Option("--geometric/--no-geometric", help="Distance-aware cross-attention after the first fusion block (learned near/far functions of the distance to where each head last looked).")] = False,
-    text_layers: Annotated[str, typer.Option(help="Text encoder hidden states to use, comma-separated; 0 = word embeddings, -1 = last.")] = "-1",
-    seed: Annotated[int, typer.Option()] = 0,
-    device: DeviceOption = None,
-    keep_checkpoint: Annotated[bool, typer.Option(help="Keep OUT.checkpoint/ after finishing.")] = False,
-    init: Annotated[Optional[str], typer.Option("--init", help="Start from this bundle's weights (fine-tune or continue).")] = None,
-) -> None:
-    """Train a bundle on DATA. Resumes from OUT.checkpoint/ when a run was interrupted."""
+def train(data: str, out: Path, device: str | None, **values) -> None:
+    """Train a bundle on DATA. Resumes from OUT.checkpoint/ when a run was interrupted.
+
+    With --scenes (the scenes.json `vqa synth` writes), the head also learns to find the
+    objects and answers from object tokens as well as the grid; the annotations are used
+    for training only.
+    """
     with user_errors():
         import platform
         import shlex
 
-        from .device import choose_device
-        from .progress import progress_bar
-        from .train import TrainOptions, train as run_training
+        from .backends.device import choose_device
+        from .io.progress import progress_bar
+        from .train.loop import train as run_training
+        from .train.options import TrainOptions
 
         opts = TrainOptions(
-            data=data, out=str(out), image_encoder=image_encoder, text_encoder=text_encoder,
-            train_image_encoder=train_image_encoder, train_text_encoder=train_text_encoder,
-            image_size=image_size, top_answers=top_answers, epochs=epochs, steps=steps, images_per_batch=images_per_batch,
-            lr=lr, warmup_steps=warmup_steps, val_fraction=val_fraction, eval_every=eval_every,
-            width=width, layers=layers, image_layers=image_layers, seed=seed,
-            text_layers=_int_list(text_layers), geometric=geometric,
-            device=choose_device(device), keep_checkpoint=keep_checkpoint, init=init,
+            data=data, out=str(out), device=choose_device(device), **values,
             provenance={"command": "vqa " + shlex.join(sys.argv[1:]), "machine": platform.platform()},
         )
         with progress_bar() as progress:
@@ -315,11 +290,35 @@ def train(
         )
 
 
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise typer.BadParameter(f"expected comma-separated integers, got {text!r}") from None
+def _train_signature(command):
+    """Give `train` one CLI option per TrainOptions field (train/options.py), declared there once."""
+    import inspect
+    import typing
+    from dataclasses import fields
+
+    from .train.options import TrainOptions, cli_fields, parse_int_list
+
+    hints = typing.get_type_hints(TrainOptions)
+    helps = {f.name: f.metadata.get("help") for f in fields(TrainOptions)}
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    params = [
+        inspect.Parameter("data", keyword, annotation=Annotated[str, typer.Argument(help=helps["data"])]),
+        inspect.Parameter("out", keyword, annotation=Annotated[Path, typer.Option("--out", "-o", help=helps["out"])]),
+    ]
+    for f in cli_fields():
+        kind, flags, extra = hints[f.name], [f.metadata["flag"] or "--" + f.name.replace("_", "-")], dict(f.metadata["limits"])
+        default = f.default
+        if kind == tuple[int, ...]:
+            kind, extra["parser"], default = str, parse_int_list, ",".join(str(v) for v in f.default)
+        option = typer.Option(*flags, help=f.metadata["help"], **extra)
+        params.append(inspect.Parameter(f.name, keyword, default=default, annotation=Annotated[kind, option]))
+    params.append(inspect.Parameter("device", keyword, default=None, annotation=DeviceOption))
+    command.__signature__ = inspect.Signature(params)
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    return command
+
+
+app.command("train")(_train_signature(train))
 
 
 @app.command("eval")
@@ -333,17 +332,16 @@ def evaluate(
 ) -> None:
     """Report accuracy on DATA, overall and per family (VQA soft accuracy when rows have several answers)."""
     with user_errors():
-        from . import render
-        from .evaluate import evaluate as run_eval
-        from .progress import progress_bar
+        from .io import output
+        from .io.progress import progress_bar
+        from .run.evaluate import evaluate as run_eval
 
-        engine = _engine(model, device, dtype)
         with progress_bar() as progress:
-            report = run_eval(engine, data, batch_size=batch_size, progress=progress)
+            report = run_eval(lambda: _engine(model, device, dtype), data, batch_size=batch_size, progress=progress)
         if json_output:
-            render.print_json(report)
+            output.print_json(report)
         else:
-            render.print_eval(report)
+            output.print_eval(report)
 
 
 if __name__ == "__main__":

@@ -52,8 +52,8 @@ def test_batch_with_pretrained_models_is_batch_size_invariant(fixture, request, 
 def test_blip_score_is_the_sequence_probability(tiny_blip, scene_png):
     import torch
 
-    from vqa_cli.images import open_image
-    from vqa_cli.loader import load_engine
+    from vqa_cli.io.images import open_image
+    from vqa_cli.store.registry import load_engine
 
     engine = load_engine(str(tiny_blip), "cpu", torch.float32)
     state = engine.encode_images([open_image(str(scene_png))])

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..engine import Answer, DeviceEngine, ranked_answers, score
+from .base import Answer, DeviceEngine, ranked_answers, score
 from ..errors import ModelError
 
 KINDS = {"blip": "blip-vqa", "vilt": "vilt-vqa"}  # config model_type -> kind shown to users
@@ -67,7 +67,7 @@ class PretrainedEngine(DeviceEngine):
     def __init__(self, folder: Path, reference: str, device: str, dtype):
         from transformers import AutoModelForVisualQuestionAnswering, AutoProcessor
 
-        from ..hub import quiet_transformers
+        from ..store.hub import quiet_transformers
 
         quiet_transformers()
         check_safetensors(folder, reference)

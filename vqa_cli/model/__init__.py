@@ -1,0 +1,1 @@
+"""The model in pure torch: config, encoders, object tokens, fusion head, preprocessing."""

@@ -18,8 +18,9 @@ class HeadConfig:
     dropout: float = 0.0  # on attention outputs and MLPs; the Shapes world has fresh scenes, so none is needed
     registers: int = 4  # learned extra image tokens: somewhere for attention to rest when nothing matches
     text_layers: tuple[int, ...] = (-1,)  # text encoder hidden states to concatenate; 0 is the word embeddings
-    geometric: bool = False  # distance-aware cross-attention after the first fusion block (see FusionBlock)
     grid_positions: bool = True  # add a 2-D coordinate embedding to grid features (CNNs have no position of their own)
+    objects: int = 0  # K: object tokens found on the grid by the head's detector; 0 = grid tokens only
+    object_layers: int = 2  # self-attention blocks among the object tokens, biased by their pairwise distances
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -5,19 +5,20 @@ Dimensions used in the shape comments:
     Ti  image tokens                 Tq  question tokens
     Ci  image encoder width          Ct  text encoder width
     D   head width                   H   attention heads, hs = D // H
-    A   answers in the vocabulary
+    h,w the image grid               K   object tokens (HeadConfig.objects)
+    R   register tokens              A   answers in the vocabulary
 
 Reading order: Attention -> MLP -> ImageBlock -> FusionBlock -> AnswerHead -> FusionHead.
 The head only sees features: encoders live in `encoders.py` and `VQAModel` (model/vqa.py)
 joins them, so encoding an image once for many questions is a matter of calling
-`encode_image` once and `answer` as often as needed.
+`encode_image` once and `answer` as often as needed. Object tokens (objects.py) join the
+grid tokens when the config asks for them.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -26,15 +27,15 @@ from torch import Tensor, nn
 from .config import HeadConfig
 
 POSITION_FEATURES = 18  # x, y, and sin/cos of each at 4 frequencies
-# Parameters only a --geometric head has; a plain bundle can start one (they keep their priors).
-GEOMETRY_PARAMETERS = ("distance_table", "focus_sharpness", "inhibition", "locate.weight", "locate.bias")
 
 
 class Attention(nn.Module):
     """Multi-head attention; with `context` it is cross-attention.
 
     `context_index` maps each row of x to a row of context, so K and V are projected once
-    per image and then shared by every question about that image.
+    per image and then shared by every question about that image. Pass a list as `weights`
+    to get the attention weights appended to it (computed explicitly, so they can be
+    differentiated); otherwise the fused kernel runs.
     """
 
     def __init__(self, dim: int, heads: int, dropout: float = 0.0):
@@ -49,15 +50,16 @@ class Attention(nn.Module):
         self,
         x: Tensor,  # (B, T, D)
         context: Tensor | None = None,  # (Bc, S, D); None means self-attention
+        *,
         mask: Tensor | None = None,  # (Bc, S) bool, True where a key may be attended
         context_index: Tensor | None = None,  # (B,) row of context for each row of x
-        return_weights: bool = False,
-        bias: Tensor | None = None,  # (B, H, T, S) added to the attention logits
-    ) -> tuple[Tensor, Tensor | None]:
+        bias: Tensor | None = None,  # (B, H, T, S) added to the logits; self- or unindexed attention only
+        weights: list | None = None,  # receives (B, H, T, S) when given
+    ) -> Tensor:
         if context is None:
-            return self._attend(x, x, mask, return_weights, bias)
+            return self._attend(x, x, mask, bias, weights)
         if context_index is None:
-            return self._attend(x, context, mask, return_weights, bias)
+            return self._attend(x, context, mask, bias, weights)
         # Queries never interact in cross-attention, so all the questions about one image can
         # be packed into a single query sequence: K and V are then projected and used once per
         # image instead of being copied for every question.
@@ -67,19 +69,14 @@ class Attention(nn.Module):
         Q = int(slot.max()) + 1 if B else 1
         packed = x.new_zeros(Bc, Q, T, D)
         packed[context_index, slot] = x
-        if bias is not None:
-            S = bias.shape[-1]
-            packed_bias = bias.new_zeros(Bc, Q, self.heads, T, S)
-            packed_bias[context_index, slot] = bias
-            bias = packed_bias.transpose(1, 2).reshape(Bc, self.heads, Q * T, S)  # (Bc, H, Q*T, S)
-        y, weights = self._attend(packed.view(Bc, Q * T, D), context, mask, return_weights, bias)  # (Bc, Q*T, D)
-        y = y.view(Bc, Q, T, D)[context_index, slot]  # (B, T, D)
+        packed_weights = [] if weights is not None else None
+        y = self._attend(packed.view(Bc, Q * T, D), context, mask, None, packed_weights)  # (Bc, Q*T, D)
         if weights is not None:
-            S = weights.shape[-1]
-            weights = weights.view(Bc, self.heads, Q, T, S)[context_index, :, slot]  # (B, H, T, S)
-        return y, weights
+            S = context.shape[1]
+            weights.append(packed_weights[0].view(Bc, self.heads, Q, T, S)[context_index, :, slot])  # (B, H, T, S)
+        return y.view(Bc, Q, T, D)[context_index, slot]  # (B, T, D)
 
-    def _attend(self, x: Tensor, context: Tensor, mask: Tensor | None, return_weights: bool, bias: Tensor | None = None):
+    def _attend(self, x: Tensor, context: Tensor, mask: Tensor | None, bias: Tensor | None, weights: list | None) -> Tensor:
         B, T, D = x.shape
         S = context.shape[1]
         H, hs = self.heads, D // self.heads
@@ -87,23 +84,21 @@ class Attention(nn.Module):
         q = self.q(x).view(B, T, H, hs).transpose(1, 2)  # (B, H, T, hs)
         k = k.reshape(B, S, H, hs).transpose(1, 2)  # (B, H, S, hs)
         v = v.reshape(B, S, H, hs).transpose(1, 2)  # (B, H, S, hs)
-        attn_mask = None if mask is None else mask[:, None, None, :]  # (B, 1, 1, S)
-        if return_weights:
+        logits_mask = None if mask is None else mask[:, None, None, :]  # (B, 1, 1, S)
+        if bias is not None:
+            logits_mask = bias if logits_mask is None else bias.masked_fill(~logits_mask, float("-inf"))
+        if weights is not None:
             scores = (q @ k.transpose(-2, -1)) / math.sqrt(hs)  # (B, H, T, S)
-            if bias is not None:
-                scores = scores + bias
-            if attn_mask is not None:
-                scores = scores.masked_fill(~attn_mask, float("-inf"))
-            weights = scores.softmax(dim=-1)  # (B, H, T, S)
-            y = weights @ v  # (B, H, T, hs)
+            if logits_mask is not None:
+                scores = scores.masked_fill(~logits_mask, float("-inf")) if logits_mask.dtype == torch.bool else scores + logits_mask
+            attention = scores.softmax(dim=-1)  # (B, H, T, S)
+            weights.append(attention)
+            y = attention @ v  # (B, H, T, hs)
         else:
-            weights = None
             drop = self.dropout if self.training else 0.0
-            if bias is not None:
-                attn_mask = bias if attn_mask is None else bias.masked_fill(~attn_mask, float("-inf"))
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=drop)  # (B, H, T, hs)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=logits_mask, dropout_p=drop)  # (B, H, T, hs)
         y = y.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
-        return self.out(y), weights
+        return self.out(y)
 
 
 def _slots(index: Tensor, groups: int) -> Tensor:
@@ -127,64 +122,26 @@ class MLP(nn.Module):
 
 
 class ImageBlock(nn.Module):
-    """Pre-norm self-attention over image tokens, so each object can see the others."""
+    """Pre-norm self-attention over image tokens, so each can see the others; `bias` shapes whom."""
 
     def __init__(self, cfg: HeadConfig):
         super().__init__()
         self.norm1, self.attn = nn.LayerNorm(cfg.width), Attention(cfg.width, cfg.heads, cfg.dropout)
         self.norm2, self.mlp = nn.LayerNorm(cfg.width), MLP(cfg.width, cfg.mlp_ratio, cfg.dropout)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:  # x: (Bi, Ti, D)
-        x = self.attn(self.norm1(x), mask=mask)[0] + x
+    def forward(self, x: Tensor, bias: Tensor | None = None) -> Tensor:  # x: (Bi, Ti, D), bias: (Bi, H, Ti, Ti)
+        x = self.attn(self.norm1(x), bias=bias) + x
         return self.mlp(self.norm2(x)) + x
 
 
 class FusionBlock(nn.Module):
-    """Question self-attention, then cross-attention from question tokens to image tokens, then an MLP.
+    """Question self-attention, then cross-attention from question tokens to image tokens, then an MLP."""
 
-    With geometry on, each head's cross-attention logits also get g_h(|p_i - f|): p_i is image
-    token i's position, f is where the same head looked in the previous block (the mean
-    position of its sharpened attention), and g_h is a learned piecewise-linear function of
-    the distance; tokens that head looked at before are also penalised. "Closest to the X"
-    is then one step: find X, then prefer tokens a little way from it (not X itself);
-    "furthest from" prefers tokens far away.
-
-    g_h starts as a prior that training reshapes: head 0 prefers near tokens but not the
-    focus itself, head 1 prefers far ones, the other heads have no preference, so the heads
-    give a near/far reading from the first step. What it measured: models/shapes/README.md.
-    """
-
-    DISTANCE_BINS = 32  # g_h is linear between 33 knots over [0, MAX_DISTANCE]
-    MAX_DISTANCE = math.sqrt(2.0)  # the image diagonal, positions being in [0, 1]
-    DISTANCE_SCALE = 50.0  # g_h = DISTANCE_SCALE * table: Adam then reshapes g_h in a few hundred steps
-    INHIBITION_SCALE = 10.0
-
-    def __init__(self, cfg: HeadConfig, geometric: bool = False, track_focus: bool = False):
+    def __init__(self, cfg: HeadConfig):
         super().__init__()
-        self.track_focus = track_focus  # report where each head looked, for the next block
         self.norm1, self.self_attn = nn.LayerNorm(cfg.width), Attention(cfg.width, cfg.heads, cfg.dropout)
         self.norm2, self.cross_attn = nn.LayerNorm(cfg.width), Attention(cfg.width, cfg.heads, cfg.dropout)
         self.norm3, self.mlp = nn.LayerNorm(cfg.width), MLP(cfg.width, cfg.mlp_ratio, cfg.dropout)
-        self.distance_table = nn.Parameter(self._prior(cfg.heads)) if geometric else None
-        # The focus is found with sharpened attention, weights ** sharpness renormalised (a
-        # softmax at a lower temperature), so it lands on the best-matching object rather than
-        # somewhere between it and the background. log-parametrised; starts at 4.
-        self.focus_sharpness = nn.Parameter(torch.full((cfg.heads,), math.log(4.0))) if track_focus else None
-        # Inhibition of return: -INHIBITION_SCALE * inhibition_h * (how strongly the previous block
-        # looked at each token), so "the object closest to X" need not be X. Head 0 starts at 5 logits.
-        self.inhibition = nn.Parameter((torch.arange(cfg.heads) == 0).float() * 0.5) if geometric else None
-
-    @classmethod
-    def _prior(cls, heads: int) -> Tensor:
-        """(H, K+1) knots of g_h / DISTANCE_SCALE: near (not self) for head 0, far for head 1."""
-        knots = torch.linspace(0, 1, cls.DISTANCE_BINS + 1)  # (K+1,) distance / MAX_DISTANCE
-        pixels = knots * cls.MAX_DISTANCE * 256  # on a 256 px image
-        table = torch.zeros(heads, cls.DISTANCE_BINS + 1)
-        slope = 40.0 / cls.DISTANCE_SCALE  # 40 logits across the diagonal, ~0.1 per pixel
-        table[0] = -slope * knots - (pixels < 20).float() * 10.0 / cls.DISTANCE_SCALE  # not the object itself
-        if heads > 1:
-            table[1] = slope * knots
-        return table
 
     def forward(
         self,
@@ -193,69 +150,11 @@ class FusionBlock(nn.Module):
         image: Tensor,  # (Bi, Ti, D) image tokens, already normed
         image_index: Tensor | None,  # (Bq,) which image each question is about; None: image i for question i
         image_mask: Tensor | None = None,  # (Bi, Ti) bool
-        return_weights: bool = False,
-        positions: Tensor | None = None,  # (Bq, Ti, 2) token positions in [0, 1] per question; NaN off the grid
-        look: Look | None = None,  # where each head looked in the previous block
-    ) -> tuple[Tensor, Tensor | None, Look | None]:
-        x = self.self_attn(self.norm1(x), mask=text_mask)[0] + x
-        bias = None
-        if self.distance_table is not None and look is not None:
-            on_grid, grid_positions = _split_grid(positions)  # (Bq, Ti), (Bq, Ti, 2)
-            # |p - f|^2 = |p|^2 - 2 p.f + |f|^2, as one batched matmul instead of a (Bq, H, Tq, Ti, 2) difference
-            f = look.focus  # (Bq, H, Tq, 2)
-            d2 = (grid_positions ** 2).sum(-1)[:, None, None, :] - 2 * f @ grid_positions[:, None].transpose(-1, -2) + (f ** 2).sum(-1, keepdim=True)
-            d2 = d2.clamp(min=0)  # (Bq, H, Tq, Ti)
-            distance = (d2 + 1e-8).sqrt() / self.MAX_DISTANCE  # (Bq, H, Tq, Ti), in [0, 1]
-            g = _piecewise_linear(self.DISTANCE_SCALE * self.distance_table, distance)  # (Bq, H, Tq, Ti)
-            inhibition = (self.INHIBITION_SCALE * self.inhibition).view(1, -1, 1, 1) * look.seen  # (Bq, H, Tq, Ti)
-            bias = (g - inhibition) * on_grid[:, None, None, :].to(g.dtype)
-        need_weights = return_weights or self.track_focus
-        y, weights = self.cross_attn(
-            self.norm2(x), image, mask=image_mask, context_index=image_index, return_weights=need_weights, bias=bias
-        )  # y: (Bq, Tq, D), weights: (Bq, H, Tq, Ti)
-        x = y + x
-        new_look = _look(weights, positions, self.focus_sharpness.exp()) if self.track_focus else None
-        return self.mlp(self.norm3(x)) + x, (weights if return_weights else None), new_look
-
-
-def _piecewise_linear(table: Tensor, u: Tensor) -> Tensor:
-    """Per-head linear interpolation: table (H, K+1) knots over [0, 1], u (B, H, T, S) -> (B, H, T, S)."""
-    K = table.shape[1] - 1
-    x = u.clamp(0, 1) * K
-    lo = x.detach().floor().clamp(max=K - 1).long()  # (B, H, T, S)
-    frac = x - lo
-    knots = table[None, :, None, :].expand(u.shape[0], -1, u.shape[2], -1)  # (B, H, T, K+1)
-    left, right = knots.gather(-1, lo), knots.gather(-1, lo + 1)
-    return left + frac * (right - left)
-
-
-class Look(NamedTuple):
-    """Where each head of a block looked, for the next block's geometry."""
-
-    focus: Tensor  # (Bq, H, Tq, 2) mean position of the sharpened attention
-    seen: Tensor  # (Bq, H, Tq, Ti) the sharpened attention, scaled so its largest weight is 1
-
-
-def _split_grid(positions: Tensor) -> tuple[Tensor, Tensor]:
-    """(Bq, Ti, 2) positions, NaN off the grid -> which tokens are on it (Bq, Ti), positions with 0 off it.
-
-    NaN must not enter the graph, or its gradient (NaN * 0) would poison every step.
-    """
-    on_grid = ~positions.isnan().any(-1)
-    return on_grid, torch.where(on_grid[..., None], positions, torch.zeros_like(positions))
-
-
-def _look(weights: Tensor | None, positions: Tensor | None, sharpness: Tensor) -> Look | None:
-    """Sharpen each head's attention over the grid tokens (weights ** sharpness_h) and find its mean position."""
-    if weights is None or positions is None:
-        return None
-    on_grid, grid_positions = _split_grid(positions)  # (Bq, Ti), (Bq, Ti, 2)
-    # w ** s as exp(s * log w), with log w shifted by its max so the largest term is 1
-    logw = weights.clamp(min=1e-30).log()  # (Bq, H, Tq, Ti)
-    logw = logw - logw.detach().amax(-1, keepdim=True)
-    seen = (sharpness.view(1, -1, 1, 1) * logw).exp() * on_grid[:, None, None, :].to(weights.dtype)  # (Bq, H, Tq, Ti)
-    w = seen / seen.sum(-1, keepdim=True).clamp(min=1e-6)
-    return Look(w @ grid_positions[:, None].to(w.dtype), seen)  # focus: (Bq, H, Tq, 2)
+        attentions: list | None = None,  # receives the cross-attention weights (Bq, H, Tq, Ti)
+    ) -> Tensor:
+        x = self.self_attn(self.norm1(x), mask=text_mask) + x
+        x = self.cross_attn(self.norm2(x), image, mask=image_mask, context_index=image_index, weights=attentions) + x
+        return self.mlp(self.norm3(x)) + x
 
 
 class AnswerHead(nn.Module):
@@ -273,6 +172,33 @@ class AnswerHead(nn.Module):
 
 
 @dataclass
+class ImageEmbeds:
+    """An encoded image, ready for any number of questions. Token order: prefix, grid, objects, registers."""
+
+    tokens: Tensor  # (Bi, Ti, D), normed
+    mask: Tensor | None  # (Bi, Ti) bool, False for empty object slots; None when every token is real
+    grid: tuple[int, int] | None  # (h, w): the grid the h*w tokens after `prefix` lie on
+    prefix: int  # tokens before the grid (CLS and the like)
+    objects: "Objects | None" = None  # the object tokens' centres and the detector's raw output
+
+    def select(self, index: Tensor) -> "ImageEmbeds":
+        """One row per question: image index[i] for question i."""
+        return ImageEmbeds(
+            self.tokens[index], None if self.mask is None else self.mask[index], self.grid, self.prefix,
+            None if self.objects is None else self.objects.select(index),
+        )
+
+    def clone(self) -> "ImageEmbeds":
+        """A copy outside inference mode, so autograd can run through it (see run/explain.py)."""
+        import dataclasses
+
+        objects = None if self.objects is None else dataclasses.replace(
+            self.objects, **{f.name: getattr(self.objects, f.name).clone() for f in dataclasses.fields(self.objects)}
+        )
+        return ImageEmbeds(self.tokens.clone(), None if self.mask is None else self.mask.clone(), self.grid, self.prefix, objects)
+
+
+@dataclass
 class HeadOutput:
     logits: Tensor  # (Bq, A)
     cross_attentions: list[Tensor] | None = None  # per fusion block: (Bq, H, Tq, Ti)
@@ -283,6 +209,8 @@ class FusionHead(nn.Module):
 
     def __init__(self, cfg: HeadConfig):
         super().__init__()
+        from .objects import ObjectTokens
+
         self.cfg = cfg
         D = cfg.width
         self.image_proj = nn.Sequential(nn.LayerNorm(cfg.image_dim), nn.Linear(cfg.image_dim, D))
@@ -291,31 +219,35 @@ class FusionHead(nn.Module):
         self.registers = nn.Parameter(torch.randn(cfg.registers, D) * 0.02)
         self.image_blocks = nn.ModuleList(ImageBlock(cfg) for _ in range(cfg.image_layers))
         self.image_norm = nn.LayerNorm(D)
-        self.blocks = nn.ModuleList(FusionBlock(cfg, geometric=cfg.geometric and i > 0, track_focus=cfg.geometric and i < cfg.layers - 1)
-            for i in range(cfg.layers))
+        self.objects = ObjectTokens(cfg) if cfg.objects else None
+        self.blocks = nn.ModuleList(FusionBlock(cfg) for _ in range(cfg.layers))
         self.answer_head = AnswerHead(cfg)
-        # Geometry: each grid token may move its position up to a quarter of the image, so
-        # all the tokens of one object can agree on its centre. Starts at the cell centres.
-        self.locate = nn.Linear(D, 2) if cfg.geometric else None
-        if self.locate is not None:
-            nn.init.zeros_(self.locate.weight)
-            nn.init.zeros_(self.locate.bias)
 
     def encode_image(
         self,
         features: Tensor,  # (Bi, Ti, Ci) from the image encoder
         grid: tuple[int, int] | None,  # (h, w) when the last h*w tokens form a grid
-    ) -> Tensor:
+        centres: Tensor | None = None,  # (Bi, K, 2) object centres to use instead of detected ones (training)
+        centre_mask: Tensor | None = None,  # (Bi, K) bool, with centres
+    ) -> ImageEmbeds:
         x = self.image_proj(features)  # (Bi, Ti, D)
+        prefix = x.shape[1] - (grid[0] * grid[1] if grid else 0)
         if self.position is not None and grid is not None:
-            h, w = grid
-            pos = self.position(_fourier_grid(h, w, x.device, x.dtype))  # (h*w, D)
-            x = torch.cat([x[:, : x.shape[1] - h * w], x[:, x.shape[1] - h * w :] + pos], dim=1)
+            pos = self.position(fourier_features(grid_centres(*grid, x.device)).to(x.dtype))  # (h*w, D)
+            x = torch.cat([x[:, :prefix], x[:, prefix:] + pos], dim=1)
         registers = self.registers.to(x.dtype).expand(x.shape[0], -1, -1)  # (Bi, R, D)
-        x = torch.cat([x, registers], dim=1)  # (Bi, Ti + R, D): registers go last so grid tokens keep their indices
+        image = torch.cat([x, registers], dim=1)  # (Bi, Ti + R, D)
         for block in self.image_blocks:
-            x = block(x)
-        return self.image_norm(x)
+            image = block(image)
+        image = self.image_norm(image)
+        if self.objects is None or grid is None:
+            return ImageEmbeds(image, None, grid, prefix)
+        objects = self.objects(x[:, prefix:], grid, centres, centre_mask)  # tokens (Bi, K, D)
+        split = image.shape[1] - self.cfg.registers
+        tokens = torch.cat([image[:, :split], objects.tokens, image[:, split:]], dim=1)  # (Bi, Ti + K + R, D)
+        real = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)  # (Bi, Ti + K + R)
+        real[:, split : split + objects.mask.shape[1]] = objects.mask
+        return ImageEmbeds(tokens, real, grid, prefix, objects)
 
     def encode_text(self, features: Tensor) -> Tensor:  # (Bq, Tq, Ct) -> (Bq, Tq, D)
         return self.text_proj(features)
@@ -324,44 +256,29 @@ class FusionHead(nn.Module):
         self,
         text: Tensor,  # (Bq, Tq, D) from encode_text
         text_mask: Tensor,  # (Bq, Tq)
-        image: Tensor,  # (Bi, Ti + R, D) from encode_image
+        image: ImageEmbeds,  # Bi images
         image_index: Tensor | None,  # (Bq,); None when image row i belongs to question i
-        return_attentions: bool = False,
-        grid: tuple[int, int] | None = None,  # (h, w) of the grid tokens, which follow `prefix` others
-        prefix: int = 0,
+        output_attentions: bool = False,
     ) -> HeadOutput:
         text_mask = text_mask.bool()
-        positions = self.token_positions(image, grid, prefix) if self.locate is not None and grid else None  # (Bi, Ti, 2)
-        if positions is not None:
-            positions = positions if image_index is None else positions[image_index]  # (Bq, Ti, 2)
-        x, attentions, look = text, [], None
+        attentions = [] if output_attentions else None
+        x = text
         for block in self.blocks:
-            x, weights, look = block(
-                x, text_mask, image, image_index, return_weights=return_attentions, positions=positions, look=look
-            )
-            attentions.append(weights)
-        return HeadOutput(self.answer_head(x, text_mask), attentions if return_attentions else None)
-
-    MAX_OFFSET = 0.25  # how far (in image widths) a token may move its position
-
-    def token_positions(self, image: Tensor, grid: tuple[int, int], prefix: int) -> Tensor:
-        """(Bi, Ti, 2) positions in [0, 1]: cell centres, plus learned offsets when geometric; NaN off the grid."""
-        h, w = grid
-        cells = _fourier_grid(h, w, image.device, torch.float32)[:, :2]  # (h*w, 2) raw (x, y)
-        if self.locate is not None:
-            cells = cells + self.MAX_OFFSET * torch.tanh(self.locate(image[:, prefix : prefix + h * w]).float())  # (Bi, h*w, 2)
-        positions = torch.full((*image.shape[:2], 2), float("nan"), device=image.device)
-        positions[:, prefix : prefix + h * w] = cells
-        return positions
+            x = block(x, text_mask, image.tokens, image_index, image.mask, attentions)
+        return HeadOutput(self.answer_head(x, text_mask), attentions)
 
 
-def _fourier_grid(h: int, w: int, device, dtype) -> Tensor:
-    """Raw coordinates plus sines and cosines of each cell's centre: (h*w, POSITION_FEATURES)."""
+def grid_centres(h: int, w: int, device) -> Tensor:
+    """(h*w, 2) cell centres (x, y) in [0, 1], row by row."""
     ys = (torch.arange(h, device=device, dtype=torch.float32) + 0.5) / h
     xs = (torch.arange(w, device=device, dtype=torch.float32) + 0.5) / w
     yy, xx = torch.meshgrid(ys, xs, indexing="ij")  # (h, w) each
-    coords = torch.stack([xx.flatten(), yy.flatten()], dim=-1)  # (h*w, 2)
-    freqs = math.pi * 2.0 ** torch.arange(4, device=device, dtype=torch.float32)  # (4,)
-    angles = coords[:, :, None] * freqs  # (h*w, 2, 4)
-    feats = torch.cat([angles.sin(), angles.cos()], dim=-1).flatten(1)  # (h*w, 16)
-    return torch.cat([coords, feats], dim=-1).to(dtype)  # (h*w, 18)
+    return torch.stack([xx.flatten(), yy.flatten()], dim=-1)  # (h*w, 2)
+
+
+def fourier_features(coords: Tensor) -> Tensor:
+    """(..., 2) positions in [0, 1] -> (..., POSITION_FEATURES): raw, plus sines and cosines at 4 frequencies."""
+    freqs = math.pi * 2.0 ** torch.arange(4, device=coords.device, dtype=torch.float32)  # (4,)
+    angles = coords.float()[..., None] * freqs  # (..., 2, 4)
+    feats = torch.cat([angles.sin(), angles.cos()], dim=-1).flatten(-2)  # (..., 16)
+    return torch.cat([coords.float(), feats], dim=-1)  # (..., 18)

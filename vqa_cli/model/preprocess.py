@@ -1,4 +1,5 @@
-"""Turn a PIL image into the tensor an image encoder expects. The bundle carries these settings."""
+"""Both halves of preprocessing, as CLIP ships them with its model: images to pixel tensors,
+questions to token ids. The bundle carries these settings, so answering and training agree."""
 
 from __future__ import annotations
 
@@ -30,6 +31,26 @@ class Preprocessing:
 
         resized = image.resize((self.image_size, self.image_size), Image.Resampling.BILINEAR)
         return torch.from_numpy(np.asarray(resized, dtype=np.uint8).copy()).permute(2, 0, 1)
+
+    def pixels(self, images: list):
+        """PIL RGB images -> (B, 3, S, S) normalised float32 pixels."""
+        import torch
+
+        return self.normalize(torch.stack([self.to_uint8(image) for image in images]))
+
+    def question(self, text: str) -> str:
+        """The form of a question the tokenizer sees: trimmed and lowercased (the templates are lowercase)."""
+        return text.strip().lower()
+
+    def tokenize(self, tokenizer, questions: list[str]) -> dict:
+        """Questions -> {"input_ids", "attention_mask"}: (B, Tq) tensors, padded, at most max_question_tokens."""
+        return tokenizer(
+            [self.question(q) for q in questions],
+            padding=True,
+            truncation=True,
+            max_length=self.max_question_tokens,
+            return_tensors="pt",
+        )
 
     def normalize(self, pixels):
         """(B, 3, S, S) uint8 -> float32, normalised."""

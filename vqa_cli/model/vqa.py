@@ -6,21 +6,12 @@ and then asked any number of questions through `answer`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor, nn
 
 from .config import HeadConfig
 from .encoders import ImageEncoder, TextEncoder
-from .fusion import FusionHead, HeadOutput
-
-
-@dataclass
-class ImageEmbeds:
-    tokens: Tensor  # (Bi, Ti + R, D) after the head's image blocks
-    grid: tuple[int, int] | None  # (h, w): the grid the encoder's last h*w tokens lie on
-    prefix: int  # tokens before the grid (CLS and the like)
+from .fusion import FusionHead, HeadOutput, ImageEmbeds
 
 
 class VQAModel(nn.Module):
@@ -54,11 +45,13 @@ class VQAModel(nn.Module):
     def config(self) -> HeadConfig:
         return self.head.cfg
 
-    def encode_image(self, pixel_values: Tensor) -> ImageEmbeds:
-        """(Bi, 3, S, S) normalised pixels -> image tokens for the head."""
+    def encode_image(self, pixel_values: Tensor, centres: Tensor | None = None, centre_mask: Tensor | None = None) -> ImageEmbeds:
+        """(Bi, 3, S, S) normalised pixels -> image tokens for the head.
+
+        centres (Bi, K, 2) and centre_mask (Bi, K) replace the detected object centres; training only.
+        """
         features, grid = self.image_encoder(pixel_values)  # (Bi, Ti, Ci)
-        prefix = features.shape[1] - (grid[0] * grid[1] if grid else 0)
-        return ImageEmbeds(self.head.encode_image(features, grid), grid, prefix)
+        return self.head.encode_image(features, grid, centres, centre_mask)
 
     def text_features(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         """The text encoder's own output, (Bq, Tq, Ct): what a frozen encoder's cache stores."""
@@ -74,8 +67,8 @@ class VQAModel(nn.Module):
         text_mask: Tensor,  # (Bq, Tq)
         image: ImageEmbeds,
         image_index: Tensor | None = None,  # (Bq,); default: question i is about image i
-        return_attentions: bool = False,
+        output_attentions: bool = False,  # also return each fusion block's cross-attention weights
     ) -> HeadOutput:
         if image_index is None:
             image_index = torch.arange(text.shape[0], device=text.device)
-        return self.head(text, text_mask, image.tokens, image_index, return_attentions, image.grid, image.prefix)
+        return self.head(text, text_mask, image, image_index, output_attentions)

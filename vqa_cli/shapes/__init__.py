@@ -1,0 +1,1 @@
+"""The synthetic Shapes world: scenes, drawing, questions, rewordings and the dataset writer."""

@@ -28,10 +28,12 @@ def synthesize(
     seed: int,
     advance: Callable[[], None] = lambda: None,
     paraphrased: bool = False,
+    reword: float = 0.0,
 ) -> int:
     """Render `images` scenes into out/images and pose their questions; return the question count.
 
-    With paraphrased, each question is reworded (see paraphrase.py); answers are unchanged.
+    With paraphrased, each question is reworded with the held-out wordings (see paraphrase.py);
+    with reword P, a share P of them with the training wordings. Answers are unchanged.
     """
     (out / "images").mkdir(parents=True, exist_ok=True)
     scenes = []
@@ -45,7 +47,11 @@ def synthesize(
             name = f"images/scene_{i:06d}.png"
             render(scene).save(out / name, compress_level=1)
             for j, q in enumerate(ask(scene, questions_per_image, rng)):
-                text = paraphrase(q.question, q.family, rng) if paraphrased else q.question
+                text = q.question
+                if paraphrased:
+                    text = paraphrase(text, q.family, rng)
+                elif reword and rng.random() < reword:
+                    text = paraphrase(text, q.family, rng, rules="training")
                 writer.writerow((f"{i}-{j}", name, text, q.answer, q.family))
                 written += 1
             scenes.append({"image": name, **scene.to_json()})

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from vqa_cli.errors import InputError
-from vqa_cli.records import BadRow, CsvWriter, JsonWriter, answered_ids, input_format, read_rows
+from vqa_cli.io.records import BadRow, CsvWriter, JsonWriter, answered_ids, input_format, read_rows
 
 
 def test_answered_ids_cuts_a_partial_last_line(tmp_path):

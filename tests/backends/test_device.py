@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vqa_cli.device import choose_device, choose_dtype
+from vqa_cli.backends.device import choose_device, choose_dtype
 from vqa_cli.errors import DeviceError
 
 

@@ -11,9 +11,14 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import ImageError
+from ..errors import ImageError
 
 MAX_PIXELS = int(os.environ.get("VQA_MAX_PIXELS", 50_000_000))  # 50 MP: larger than any camera photo we expect
+
+
+def image_path(name: str, root: Path) -> str:
+    """Where an image named in an input file lies: absolute paths and '-' as given, others under root."""
+    return name if name == "-" or Path(name).is_absolute() else str(root / name)
 
 
 def read_bytes(source: str) -> bytes:

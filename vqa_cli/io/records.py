@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, TextIO
 
-from .errors import InputError
+from ..errors import InputError
 
 @dataclass
 class BadRow:

@@ -16,7 +16,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ModelError
+from ..errors import ModelError
 
 FORMAT = "vqa-bundle/1"
 CONFIG = "config.json"
@@ -26,9 +26,9 @@ DEFAULT_MODEL = "shapes"
 
 def models_dir() -> Path:
     """The shipped bundles: inside the package when installed, `models/` in a source checkout."""
-    here = Path(__file__).resolve().parent
-    installed = here / "_models"
-    return installed if installed.is_dir() else here.parent / "models"
+    package = Path(__file__).resolve().parent.parent
+    installed = package / "_models"
+    return installed if installed.is_dir() else package.parent / "models"
 
 
 def available() -> dict[str, Path]:
@@ -109,11 +109,11 @@ def load(name_or_path: str, device: str = "cpu", dtype=None) -> Bundle:
     from safetensors.torch import load_file
     from transformers import AutoTokenizer
 
-    from .model.config import HeadConfig
-    from .model.encoders import load_encoder
-    from .model.preprocess import Preprocessing
+    from ..model.config import HeadConfig
+    from ..model.encoders import load_encoder
+    from ..model.preprocess import Preprocessing
     from .hub import quiet_transformers
-    from .model.vqa import VQAModel
+    from ..model.vqa import VQAModel
 
     quiet_transformers()
     path = find(name_or_path)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from tests.conftest import save_tiny_bundle
-from vqa_cli import bundle as bundles
+from vqa_cli.store import bundle as bundles
 from vqa_cli.errors import ModelError
 
 

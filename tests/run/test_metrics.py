@@ -1,6 +1,6 @@
 import pytest
 
-from vqa_cli.metrics import gold_answers, normalize, soft_accuracy
+from vqa_cli.run.metrics import gold_answers, normalize, soft_accuracy
 
 
 @pytest.mark.parametrize(

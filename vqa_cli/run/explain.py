@@ -14,28 +14,40 @@ from __future__ import annotations
 import torch
 
 
-def relevance_maps(model, text, text_mask, image, image_index, answer_index) -> torch.Tensor:
-    """(Bq, h, w) maps in [0, 1] for the answers `answer_index` (Bq,) of each question."""
+def relevance_maps(model, text, text_mask, image, image_index, answer_index, offset=(0.0, 0.0)) -> torch.Tensor:
+    """(Bq, h, w) maps in [0, 1] for the answers `answer_index` (Bq,) of each question.
+
+    Relevance that lands on an object token is added to the grid cell that looks nearest its
+    centre (`offset` from grid_offset), so the map shows the object the answer came from.
+    """
     if image.grid is None:
-        from .errors import ModelError
+        from ..errors import ModelError
 
         raise ModelError("this model's image tokens do not lie on a grid, so there is nothing to draw")
     h, w = image.grid
     with torch.inference_mode(False), torch.enable_grad():
         # Inputs made under inference_mode cannot enter autograd; clones of them can. Each
-        # question gets its own copy of its image's tokens (image_index None), so the attention
-        # weights returned are the very tensors the answer was computed from.
-        tokens = image.tokens[image_index].clone()  # (Bq, Ti + R, D)
+        # question gets its own copy of its image's tokens, so the attention weights returned
+        # are the very tensors the answer was computed from.
+        per_question = image.select(image_index).clone()
         text, text_mask = text.clone(), text_mask.clone()
-        out = model.head(text, text_mask.bool(), tokens, None, True, image.grid, image.prefix)
+        out = model.answer(text, text_mask.bool(), per_question, output_attentions=True)
         chosen = out.logits.gather(1, answer_index.clone()[:, None]).sum()
         grads = torch.autograd.grad(chosen, out.cross_attentions)
     relevance = 0
-    for attention, grad in zip(out.cross_attentions, grads):  # each (Bq, H, Tq, Ti + R)
+    for attention, grad in zip(out.cross_attentions, grads):  # each (Bq, H, Tq, Ti)
         relevance = relevance + (attention.detach() * grad).clamp(min=0)
     mask = text_mask.to(relevance.dtype)[:, None, :, None]  # (Bq, 1, Tq, 1)
-    relevance = (relevance * mask).sum(dim=(1, 2))  # (Bq, Ti + R)
-    grid = relevance[:, image.prefix : image.prefix + h * w].reshape(-1, h, w)  # (Bq, h, w)
+    relevance = (relevance * mask).sum(dim=(1, 2))  # (Bq, Ti)
+    start = image.prefix + h * w
+    grid = relevance[:, image.prefix : start].reshape(-1, h, w).clone()  # (Bq, h, w)
+    if per_question.objects is not None:
+        objects = per_question.objects
+        K = objects.mask.shape[1]
+        col = ((objects.centres[..., 0] - offset[0]) * w - 0.5).round().long().clamp(0, w - 1)  # (Bq, K)
+        row = ((objects.centres[..., 1] - offset[1]) * h - 0.5).round().long().clamp(0, h - 1)
+        on_objects = relevance[:, start : start + K] * objects.mask.to(relevance.dtype)  # (Bq, K)
+        grid.view(len(grid), -1).scatter_add_(1, row * w + col, on_objects)
     peak = grid.flatten(1).max(dim=1).values.clamp(min=1e-12)[:, None, None]
     return (grid / peak).float()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import DeviceError
+from ..errors import DeviceError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -43,7 +43,3 @@ def choose_dtype(device: str, requested: str | None = None):
     if device.startswith("mps"):
         return torch.float16
     return torch.float32
-
-
-def dtype_name(dtype) -> str:
-    return str(dtype).removeprefix("torch.")

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from vqa_cli.errors import ImageError
-from vqa_cli.images import open_image
+from vqa_cli.io.images import open_image
 
 
 def save(image: Image.Image, path, **kwargs):
@@ -53,7 +53,7 @@ def test_animated_image_gives_its_first_frame(tmp_path):
 
 
 def test_decompression_bomb_is_refused_from_the_header(tmp_path, monkeypatch):
-    import vqa_cli.images as images
+    import vqa_cli.io.images as images
 
     monkeypatch.setattr(images, "MAX_PIXELS", 10_000)
     path = save(Image.new("L", (200, 200)), tmp_path / "big.png")

@@ -85,8 +85,8 @@ def _size(n: int | None) -> str:
 
 def write_explanations(image, answers, out, offset=(0.0, 0.0)) -> list:
     """One PNG per question: the image, its relevance map and the question and answer as caption."""
-    from .errors import InputError
-    from .explain import output_paths, overlay
+    from ..errors import InputError
+    from ..run.explain import output_paths, overlay
 
     paths = output_paths(out, len(answers))
     for path, answer in zip(paths, answers):

@@ -1,9 +1,12 @@
+"""The training loop: a tiny run lowers the loss and writes a bundle that loads; with scenes it learns objects."""
+
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from vqa_cli import bundle as bundles
-from vqa_cli.train import TrainOptions, train, vocabulary
+from vqa_cli.store import bundle as bundles
+from vqa_cli.train.loop import train
+from vqa_cli.train.options import TrainOptions
 
 
 def options(data, out, text, **overrides) -> TrainOptions:
@@ -16,10 +19,8 @@ def options(data, out, text, **overrides) -> TrainOptions:
     return TrainOptions(**base)
 
 
-@pytest.mark.parametrize("geometric", [False, True], ids=["plain", "geometric"])
-def test_tiny_training_lowers_the_loss_and_writes_a_bundle_that_loads(shapes_data, tiny_text_folder, tmp_path, geometric):
-    extra = dict(geometric=True, layers=2) if geometric else {}
-    summary = train(options(shapes_data, tmp_path / "bundle", tiny_text_folder, **extra))
+def test_tiny_training_lowers_the_loss_and_writes_a_bundle_that_loads(shapes_data, tiny_text_folder, tmp_path):
+    summary = train(options(shapes_data, tmp_path / "bundle", tiny_text_folder))
     losses = [entry["train_loss"] for entry in summary["history"]]
     assert losses[-1] < losses[0]
     loaded = bundles.load(str(tmp_path / "bundle"))
@@ -29,11 +30,31 @@ def test_tiny_training_lowers_the_loss_and_writes_a_bundle_that_loads(shapes_dat
     config = bundles.read_config(tmp_path / "bundle")
     assert config["image_encoder"]["saved_inside"] and config["provenance"]["validation"]["step"] > 0
     assert not (tmp_path / "bundle.checkpoint").exists()
-    assert loaded.model.config.geometric == geometric
-    if geometric:  # the learned distance functions are saved, not rebuilt from their priors
-        saved = load_file(tmp_path / "bundle" / "head.safetensors")
-        table = next(v for k, v in saved.items() if k.endswith("blocks.1.distance_table"))
-        assert not torch.equal(table, type(loaded.model.head.blocks[1])._prior(2))
+    assert loaded.model.config.objects == 0
+
+
+def test_training_with_scenes_learns_to_find_objects(shapes_data, tiny_text_folder, tmp_path):
+    """The detector and object targets train from scenes.json; validation answers from detected objects."""
+    out = tmp_path / "objects"
+    summary = train(options(shapes_data, out, tiny_text_folder, scenes=str(shapes_data / "scenes.json"), epochs=20, eval_every=20))
+    first, last = summary["history"][0], summary["history"][-1]
+    assert last["train_loss"] < first["train_loss"]
+    assert {"found", "false", "error_px"} <= set(last["detection"])
+    config = bundles.read_config(out)
+    assert config["head"]["objects"] == 8
+    assert "nearest_color" in config["provenance"]["object_targets"]
+    loaded = bundles.load(str(out))
+    heads = load_file(out / "head.safetensors")
+    assert any(k.startswith("objects.finder") for k in heads)
+    assert not any("targets" in k for k in heads)  # the auxiliary classifiers are for training only
+    assert loaded.model.config.objects == 8
+
+
+def test_objects_without_scenes_is_a_one_line_error(shapes_data, tiny_text_folder, tmp_path):
+    from vqa_cli.errors import InputError
+
+    with pytest.raises(InputError, match="--objects needs --scenes"):
+        train(options(shapes_data, tmp_path / "x", tiny_text_folder, objects=4))
 
 
 def test_interrupted_training_resumes_to_the_same_weights(shapes_data, tiny_text_folder, tmp_path):
@@ -59,12 +80,6 @@ def test_interrupted_training_resumes_to_the_same_weights(shapes_data, tiny_text
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
-
-
-def test_vocabulary_keeps_the_most_frequent():
-    answers = ["no"] * 3 + ["yes"] * 5 + ["red"] * 3 + ["blue"]
-    assert vocabulary(answers) == ["yes", "no", "red", "blue"]
-    assert vocabulary(answers, top=2) == ["yes", "no"]
 
 
 def test_head_on_frozen_pretrained_clip_features(shapes_data, tiny_text_folder, tiny_clip_folder, tmp_path):

@@ -1,0 +1,87 @@
+"""The Engine protocol every model runs behind, and the Answer it gives.
+
+An engine encodes images once (`encode_images`) and then answers any number of questions
+about them (`answer`): the split that makes asking many questions of one image cheap.
+Our bundles (bundle.py) and the pretrained BLIP and ViLT checkpoints (pretrained.py)
+implement it; the answering stream (run/stream.py) is written against it alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from ..errors import InputError
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str
+    score: float
+    top_k: list[dict] = field(default_factory=list)  # [{"answer": str, "score": float}], best first
+    attention: list[list[float]] | None = None  # (h, w) relevance map in [0, 1], with --explain
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A model on a device, ready to answer."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def model_info(self) -> dict:
+        """{"name", "kind", "path"}: what `vqa ask --json` reports as "model"."""
+        ...
+
+    device: str
+    dtype: Any  # a torch dtype
+
+    @property
+    def dtype_name(self) -> str: ...
+
+    def encode_images(self, images: list) -> Any:
+        """PIL RGB images -> an opaque state holding all of them, for `answer`."""
+        ...
+
+    def answer(
+        self, images: Any, questions: list[str], image_index: list[int] | None = None, top_k: int = 1, explain: bool = False
+    ) -> list[Answer]:
+        """One Answer per question; question i is about image image_index[i] of `images` (default 0)."""
+        ...
+
+
+class DeviceEngine:
+    """What every engine shares: where it runs and in which dtype."""
+
+    def __init__(self, device: str, dtype):
+        self.device = device
+        self.dtype = dtype
+
+    @property
+    def dtype_name(self) -> str:
+        return str(self.dtype).removeprefix("torch.")
+
+
+def score(value: float) -> float:
+    """Scores keep 6 significant digits: short JSON, and tiny probabilities do not round to 0."""
+    return float(f"{value:.6g}")
+
+
+def check_question(question: str) -> str:
+    text = question.strip()
+    if not text:
+        raise InputError("empty question")
+    return text
+
+
+def ranked_answers(questions: list[str], probs, labels, top_k: int) -> list[Answer]:
+    """(Bq, A) answer probabilities -> one Answer per question with its top_k, best first."""
+    k = max(1, min(top_k, probs.shape[-1]))
+    scores, indices = probs.topk(k, dim=-1)
+    results = []
+    for question, row_scores, row_indices in zip(questions, scores.tolist(), indices.tolist()):
+        ranked = [{"answer": labels[i], "score": score(s)} for s, i in zip(row_scores, row_indices)]
+        results.append(Answer(question, ranked[0]["answer"], ranked[0]["score"], ranked))
+    return results

@@ -1,0 +1,100 @@
+"""Our own bundles behind the Engine protocol: encode each image once, fuse its questions in batches.
+
+Batch files usually ask the same few questions of many images, and the text encoder is
+then most of the cost; so each distinct question is encoded once per process and kept in a
+bounded LRU cache of its head features.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import torch
+
+from ..store.bundle import Bundle
+from .base import Answer, DeviceEngine, ranked_answers
+
+QUESTION_CACHE = 100_000  # distinct questions kept; each holds (tokens, D) floats, about 6 KB for the builtin model
+
+
+class BundleEngine(DeviceEngine):
+    """A bundle on a device, ready to answer."""
+
+    def __init__(self, bundle: Bundle, device: str, dtype, cache_size: int = QUESTION_CACHE):
+        super().__init__(device, dtype)
+        self.bundle = bundle
+        self.model = bundle.model
+        self.cache_size = cache_size
+        self._questions: OrderedDict[str, torch.Tensor] = OrderedDict()  # question -> (L, D) head features
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.bundle.name
+
+    @property
+    def model_info(self) -> dict:
+        return {"name": self.bundle.name, "kind": self.bundle.config.get("kind", "cross-attention"), "path": str(self.bundle.path)}
+
+    @property
+    def grid_offset(self) -> tuple[float, float]:
+        """Shift of the image grid's cell centres (see run/explain.grid_offset), measured once."""
+        if not hasattr(self, "_grid_offset"):
+            from ..run.explain import grid_offset
+
+            self._grid_offset = grid_offset(self.model, self.bundle.preprocessing.image_size)
+        return self._grid_offset
+
+    @torch.inference_mode()
+    def encode_images(self, images: list):
+        """PIL RGB images -> ImageEmbeds for all of them, in one forward pass."""
+        pixels = self.bundle.preprocessing.pixels(images).to(self.device, self.dtype)
+        return self.model.encode_image(pixels)
+
+    @torch.inference_mode()
+    def question_features(self, questions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Bq, Tq, D) head features of the questions and their (Bq, Tq) mask, from the cache where possible."""
+        with self._lock:
+            known = {q: self._questions[q] for q in dict.fromkeys(questions) if q in self._questions}
+            for q in known:
+                self._questions.move_to_end(q)
+        new = [q for q in dict.fromkeys(questions) if q not in known]
+        if new:
+            tokens = self.bundle.preprocessing.tokenize(self.bundle.tokenizer, new).to(self.device)
+            features = self.model.encode_text(tokens["input_ids"], tokens["attention_mask"])  # (Bn, Tn, D)
+            lengths = tokens["attention_mask"].sum(1).tolist()
+            fresh = {q: features[i, :n].clone() for i, (q, n) in enumerate(zip(new, lengths))}
+            known.update(fresh)
+            with self._lock:
+                self._questions.update(fresh)
+                while len(self._questions) > self.cache_size:
+                    self._questions.popitem(last=False)
+        rows = [known[q] for q in questions]
+        length = max(len(r) for r in rows)
+        text = rows[0].new_zeros(len(rows), length, rows[0].shape[-1])  # (Bq, Tq, D)
+        mask = torch.zeros(len(rows), length, dtype=torch.bool, device=text.device)  # (Bq, Tq)
+        for i, r in enumerate(rows):
+            text[i, : len(r)] = r
+            mask[i, : len(r)] = True
+        return text, mask
+
+    @torch.inference_mode()
+    def answer(self, images, questions: list[str], image_index: list[int] | None = None, top_k: int = 1, explain: bool = False) -> list[Answer]:
+        """Answer questions about already-encoded images; question i is about image image_index[i].
+
+        With explain, each answer also carries the relevance map of the image grid (see run/explain.py).
+        """
+        if not questions:
+            return []
+        text, mask = self.question_features(questions)
+        index = torch.tensor(image_index if image_index is not None else [0] * len(questions), device=self.device)
+        logits = self.model.answer(text, mask, images, index).logits  # (Bq, A)
+        answers = ranked_answers(questions, logits.float().softmax(-1), self.model.answers, top_k)
+        if explain:
+            from ..run.explain import relevance_maps
+
+            maps = relevance_maps(self.model, text, mask, images, index, logits.argmax(-1), self.grid_offset)
+            for answer, heatmap in zip(answers, maps.tolist()):
+                answer.attention = [[round(v, 4) for v in row] for row in heatmap]
+        return answers

@@ -1,0 +1,1 @@
+"""The one answering stream and the commands built on it: batch, eval, metrics, explain."""

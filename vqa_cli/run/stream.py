@@ -1,0 +1,141 @@
+"""The one answering path: a stream of (image, question) requests in, answers out, in input order.
+
+Every front door uses it: `vqa batch`, `vqa eval`, and the engines that serve or scale out.
+
+    reader thread:  requests -> windows of requests, each distinct image decoded once
+    caller thread:  each window -> grouped by image, each image encoded once, its
+                    questions fused in batches of `batch_size`
+    output:         (request, answer) pairs in input order, as each window is done
+
+Memory is bounded by the window size and the prefetch depth, never by the input length.
+A request whose image cannot be decoded comes back with its `error` set and no answer.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
+
+from ..errors import VQAError
+from ..io.images import open_image
+
+WINDOW = 256  # requests read ahead and grouped by image
+
+
+@dataclass
+class Request:
+    image: str  # where the image is: a resolved path, or a key `load` understands
+    question: str
+    error: str | None = None  # set for a request that cannot be answered; it is passed through
+    data: Any = None  # the caller's own (its input row); untouched
+
+
+def answer_stream(
+    engine: Callable[[], Any],
+    requests: Iterable[Request],
+    *,
+    top_k: int = 1,
+    batch_size: int = 64,
+    window: int = WINDOW,
+    load: Callable[[str], Any] = open_image,
+    prefetch: int = 2,
+) -> Iterator[list[tuple[Request, Any]]]:
+    """Answer every request; yields each window's (request, Answer or None) pairs, in input order.
+
+    `engine` is called once, when the first answerable request arrives, so a stream of bad
+    rows never loads a model.
+    """
+    loaded = None
+    for batch, images in _prefetch(requests, window, load, prefetch):
+        if loaded is None and any(r.error is None for r in batch):
+            loaded = engine()
+        yield answer_window(loaded, batch, images, top_k, batch_size)
+
+
+def answer_window(engine, batch: list[Request], images: dict, top_k: int, batch_size: int) -> list[tuple[Request, Any]]:
+    """One window's answers, in input order. Requests that share an image share its encoding."""
+    for request in batch:
+        if request.error is None and isinstance(images.get(request.image), Exception):
+            request.error = str(images[request.image])
+    groups: OrderedDict[str, list[int]] = OrderedDict()
+    for n, request in enumerate(batch):
+        if request.error is None:
+            groups.setdefault(request.image, []).append(n)
+    answers: dict[int, Any] = {}
+    group_list = list(groups.items())
+    for start in range(0, len(group_list), batch_size):
+        chunk = group_list[start : start + batch_size]  # at most batch_size images per forward pass
+        embeds = engine.encode_images([images[image] for image, _ in chunk])
+        members = [(i, n) for i, (_, ns) in enumerate(chunk) for n in ns]
+        for first in range(0, len(members), batch_size):
+            part = members[first : first + batch_size]
+            out = engine.answer(embeds, [batch[n].question for _, n in part], [i for i, _ in part], top_k=top_k)
+            answers.update({n: answer for (_, n), answer in zip(part, out)})
+    return [(request, answers.get(n)) for n, request in enumerate(batch)]
+
+
+def _windows(requests: Iterable[Request], size: int) -> Iterator[list[Request]]:
+    batch: list[Request] = []
+    for request in requests:
+        batch.append(request)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _decode(batch: list[Request], load: Callable[[str], Any]) -> dict[str, Any]:
+    """Decode each distinct image of a window once: image -> PIL image, or the error it raised."""
+    images: dict[str, Any] = {}
+    for request in batch:
+        if request.error is not None or request.image in images:
+            continue
+        try:
+            images[request.image] = load(request.image)
+        except VQAError as e:
+            images[request.image] = e
+    return images
+
+
+_DONE = object()
+
+
+def _prefetch(requests: Iterable[Request], window: int, load, depth: int) -> Iterator[tuple[list[Request], dict]]:
+    """Read and decode windows in a background thread, `depth` windows ahead of the model."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work():
+        try:
+            for batch in _windows(requests, window):
+                if not put((batch, _decode(batch, load))):
+                    return
+            put(_DONE)
+        except BaseException as e:  # handed to the caller's thread, which raises it
+            put(e)
+
+    thread = threading.Thread(target=work, name="vqa-image-loader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()

@@ -1,0 +1,1 @@
+"""Where models live: the bundle format, the Hugging Face cache, and -m names -> engines."""

@@ -1,0 +1,1 @@
+"""Training: options, data and annotations, model building, losses, the loop and checkpoints."""

@@ -1,10 +1,12 @@
-"""How often `--explain` points at the object a question is about, on the builtin model.
+"""How often `--explain` points at the object an answer is about, on the builtin model.
 
-    python bench/explain_faithfulness.py [--scenes 50] [--seed 4242]
+    python bench/explain_faithfulness.py [--scenes 50] [--seed 4242] [--families query_color,query_shape]
+    python bench/explain_faithfulness.py --families closest,furthest
 
-For each generated scene it asks a query_color or query_shape question about a referenced
-object and checks that the relevance map's peak, mapped back to pixels, falls inside that
-object's bounding box (vqa_cli/shapes/faithfulness.py). Prints the hit rate and the misses.
+For each generated scene it asks one question and checks that the relevance map's peak,
+mapped back to pixels, falls inside the right object's bounding box
+(vqa_cli/run/faithfulness.py): for query_color/query_shape the object the question refers
+to, for closest/furthest the object the answer describes. Prints the hit rate and the misses.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vqa_cli.store.registry import load_engine  # noqa: E402
 from vqa_cli.run.faithfulness import peak_hit_rate  # noqa: E402
+from vqa_cli.store.registry import load_engine  # noqa: E402
 
 
 def main() -> None:
@@ -24,14 +26,16 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=50)
     parser.add_argument("--seed", type=int, default=4242)
     parser.add_argument("--model", default="shapes")
+    parser.add_argument("--families", default="query_color,query_shape")
     args = parser.parse_args()
     import torch
 
-    rate, records = peak_hit_rate(load_engine(args.model, "cpu", torch.float32), args.scenes, args.seed)
+    families = tuple(args.families.split(","))
+    rate, records = peak_hit_rate(load_engine(args.model, "cpu", torch.float32), args.scenes, args.seed, families)
     for record in records:
         if not record["hit"]:
             print(f"miss: {record['question']} -> {record['answer']}; peak {record['peak']} outside {[round(v) for v in record['bbox']]}")
-    print(f"peak inside the referenced object's box: {sum(r['hit'] for r in records)}/{len(records)} = {rate:.0%}")
+    print(f"{args.families}: peak inside the target object's box: {sum(r['hit'] for r in records)}/{len(records)} = {rate:.0%}")
 
 
 if __name__ == "__main__":

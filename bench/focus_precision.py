@@ -3,9 +3,9 @@
     vqa synth data/shapes-test --images 200 --questions-per-image 10 --seed 2
     python bench/focus_precision.py data/shapes-test [--model shapes] [--families query_color,query_shape] [--limit 120]
 
-For each question, every head's focus is the mean grid position of its cross-attention
-(raised to the block's learned sharpness when the bundle is --geometric) for the question
-token that lands nearest the referenced object's centre. Per (block, head) it prints the
+For each question, every head's focus is the mean position of its cross-attention over the
+grid (and object) tokens, for the question token that lands nearest the referenced object's
+centre. Per (block, head) it prints the
 mean error vector in pixels (a systematic shift, e.g. from the encoder's receptive field)
 and the spread around it: the median and 90th percentile of |error - mean error|. The
 spread is what limits "closest"/"furthest": those questions need ~10 px.
@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vqa_cli.store import bundle as bundles
-from vqa_cli.io.images import open_image
+from vqa_cli.io.images import open_image  # noqa: E402
+from vqa_cli.store import bundle as bundles  # noqa: E402
 
 RELATION_WORDS = {"closest": " to the ", "furthest": " from the "}
 POSITION_WORDS = {"on", "at", "the", "left", "right", "top", "bottom", "or"}
@@ -45,7 +45,8 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from vqa_cli.model.fusion import _look
+
+    from vqa_cli.model.fusion import grid_centres
 
     torch.set_num_threads(1)
     bundle = bundles.load(args.model)
@@ -59,21 +60,23 @@ def main() -> None:
         target = referenced_object(row["question"], row["family"], scenes[row["image"]])
         if target is None:
             continue
-        pixels = pre.to_uint8(open_image(str(args.data / row["image"])))[None]
         with torch.no_grad():
-            image = model.encode_image(pre.normalize(pixels))
-            tokens = bundle.tokenizer([row["question"]], return_tensors="pt")
+            image = model.encode_image(pre.pixels([open_image(str(args.data / row["image"]))]))
+            tokens = pre.tokenize(bundle.tokenizer, [row["question"]])
             text = model.encode_text(tokens["input_ids"], tokens["attention_mask"])
-            out = model.head(text, tokens["attention_mask"], image.tokens, torch.tensor([0]), True, image.grid, image.prefix)
-            positions = model.head.token_positions(image.tokens, image.grid, image.prefix)  # (1, Ti, 2)
-            for b, (block, attention) in enumerate(zip(model.head.blocks, out.cross_attentions)):
-                heads = attention.shape[1]
-                sharpness = block.focus_sharpness.exp() if block.focus_sharpness is not None else torch.ones(heads)
-                focus = _look(attention, positions, sharpness).focus[0] * 256  # (H, Tq, 2) in pixels
+            out = model.answer(text, tokens["attention_mask"], image, output_attentions=True)
+            h, w = image.grid
+            positions = [grid_centres(h, w, "cpu")]  # grid tokens, then object tokens (registers have none)
+            if image.objects is not None:
+                positions.append(image.objects.centres[0])
+            positions = torch.cat(positions)  # (P, 2)
+            for b, attention in enumerate(out.cross_attentions):  # (1, H, Tq, Ti)
+                placed = attention[0, :, :, image.prefix : image.prefix + len(positions)]  # (H, Tq, P)
+                focus = placed @ positions / placed.sum(-1, keepdim=True) * 256  # (H, Tq, 2) in pixels
                 error = focus - torch.tensor([target["x"], target["y"]])  # (H, Tq, 2)
                 best = (error**2).sum(-1).argmin(-1)  # (H,) the token nearest the object
-                for h in range(heads):
-                    errors.setdefault((b, h), []).append(error[h, best[h]])
+                for head in range(attention.shape[1]):
+                    errors.setdefault((b, head), []).append(error[head, best[head]])
     print(f"{len(next(iter(errors.values())))} questions ({args.families}), model {bundle.name}")
     print("block head  mean error (x, y) px  spread median  p90")
     for (b, h), values in sorted(errors.items()):

@@ -115,10 +115,26 @@ def test_models_lists_the_shipped_bundle():
     assert lines[0] == "models" and not any(line.endswith(" ") for line in lines)  # piped: no padding to cut
 
 
-def test_help_has_examples_and_version():
+def test_help_lists_every_command_with_examples_exit_codes_and_version():
     result = run("--help")
-    assert result.exit_code == 0 and "vqa ask" in result.stdout
+    assert result.exit_code == 0
+    for command in ("ask", "batch", "models", "pull", "synth", "train", "eval"):
+        assert f"  {command} " in result.stdout, command
+    assert "Examples:" in result.stdout and 'vqa ask samples/scene_1.png "what shape is the red object?"' in result.stdout
+    assert "Exit codes: 0 success" in result.stdout
     assert run("--version").stdout.startswith("vqa ")
+
+
+def test_train_options_come_from_their_single_definition():
+    from vqa_cli.train.options import cli_fields
+
+    result = run("train", "--help")
+    assert result.exit_code == 0, result.output
+    for f in cli_fields():
+        flag = (f.metadata["flag"] or "--" + f.name.replace("_", "-")).split("/")[0]
+        assert flag in result.stdout, flag
+        assert f.metadata["help"].split()[0] in result.stdout
+    assert "[default: 128" in result.stdout  # --width: HeadConfig's default
 
 
 def _installed_vqa() -> str:
@@ -138,8 +154,9 @@ def test_installed_command_answers_the_readme_question():
     assert result.stderr == ""
 
 
-def test_help_does_not_import_torch():
-    code = "import sys; from vqa_cli.cli import app; app(['--help'], standalone_mode=False); " \
+@pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["batch", "--help"]])
+def test_help_does_not_import_torch(args):
+    code = f"import sys; from vqa_cli.cli import app; app({args!r}, standalone_mode=False); " \
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -22,6 +22,8 @@ Examples:
   cat photo.jpg | vqa ask - "is there a cat?" -m Salesforce/blip-vqa-base
 
   vqa batch samples/questions.csv | jq -r .answer
+
+Exit codes: 0 success, 1 an error (in `vqa batch`, at least one failed row), 2 a usage error, 130 interrupted.
 """
 
 app = typer.Typer(
@@ -115,13 +117,13 @@ def ask(
         from .backends.base import check_question
         from .io import output
         from .io.images import open_image, read_bytes
+        from .run.stream import answer_image
 
         texts = [check_question(q) for q in questions]
         data = read_bytes(image)
         picture = open_image(image, data)
         engine = _engine(model, device, dtype)
-        embeds = engine.encode_images([picture])
-        answers = engine.answer(embeds, texts, top_k=top_k, explain=explain is not None)
+        answers = answer_image(engine, picture, texts, top_k=top_k, explain=explain is not None)
         if explain is not None:
             output.write_explanations(picture, answers, explain, engine.grid_offset)
         if json_output:

@@ -1,16 +1,20 @@
+"""The bundle format: config.json plus safetensors, saved atomically and loaded exactly."""
+
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from tests.conftest import save_tiny_bundle
-from vqa_cli.store import bundle as bundles
 from vqa_cli.errors import ModelError
+from vqa_cli.model.config import HeadConfig
+from vqa_cli.store import bundle as bundles
 
 
 def answer_logits(loaded, seed: int = 0) -> torch.Tensor:
     torch.manual_seed(seed)
     model = loaded.model
     pixels = torch.randn(2, 3, 32, 32)
-    tokens = loaded.tokenizer(["what color is the circle?", "is there a red square?"], padding=True, return_tensors="pt")
+    tokens = loaded.preprocessing.tokenize(loaded.tokenizer, ["what color is the circle?", "is there a red square?"])
     with torch.no_grad():
         image = model.encode_image(pixels)
         text = model.encode_text(tokens["input_ids"], tokens["attention_mask"])
@@ -28,11 +32,32 @@ def test_save_and_load_round_trip_exactly(tiny_bundle, tmp_path):
 
 
 def test_bundle_holds_config_and_safetensors(tiny_bundle):
+    loaded = bundles.load(str(tiny_bundle))
     config = bundles.read_config(tiny_bundle)
     assert config["format"] == bundles.FORMAT
-    assert (tiny_bundle / "head.safetensors").is_file()
-    assert (tiny_bundle / "image_encoder" / "model.safetensors").is_file()
-    assert config["head"]["num_answers"] == len(config["answers"])
+    assert HeadConfig.from_dict(config["head"]) == loaded.model.config
+    assert config["answers"] == loaded.model.answers and config["head"]["num_answers"] == len(config["answers"])
+    head = load_file(tiny_bundle / "head.safetensors")  # exactly the head's weights, nothing else
+    expected = loaded.model.head.state_dict()
+    assert head.keys() == expected.keys()
+    assert all(torch.equal(head[k], expected[k]) for k in head)
+    encoder = load_file(tiny_bundle / "image_encoder" / "model.safetensors")  # the trained encoder, in HF format
+    assert encoder.keys() == loaded.model.image_encoder.model.state_dict().keys()
+    assert not list(tiny_bundle.glob("*.bin")) and not list(tiny_bundle.rglob("*.pt"))  # no pickles
+
+
+def test_bundles_made_before_object_tokens_still_load_as_grid_heads(tiny_bundle, tmp_path):
+    import json
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(tiny_bundle, old)
+    config = json.loads((old / "config.json").read_text())
+    for key in ("objects", "object_layers"):
+        config["head"].pop(key)
+    (old / "config.json").write_text(json.dumps(config))
+    assert bundles.load(str(old)).model.config.objects == 0
+    assert torch.equal(answer_logits(bundles.load(str(old))), answer_logits(bundles.load(str(tiny_bundle))))
 
 
 def test_different_weights_give_different_answers(tmp_path):

@@ -1,7 +1,6 @@
 """The training loop: a tiny run lowers the loss and writes a bundle that loads; with scenes it learns objects."""
 
 import pytest
-import torch
 from safetensors.torch import load_file
 
 from vqa_cli.store import bundle as bundles
@@ -55,50 +54,3 @@ def test_objects_without_scenes_is_a_one_line_error(shapes_data, tiny_text_folde
 
     with pytest.raises(InputError, match="--objects needs --scenes"):
         train(options(shapes_data, tmp_path / "x", tiny_text_folder, objects=4))
-
-
-def test_interrupted_training_resumes_to_the_same_weights(shapes_data, tiny_text_folder, tmp_path):
-    straight = tmp_path / "straight"
-    train(options(shapes_data, straight, tiny_text_folder, epochs=3))
-
-    resumed = tmp_path / "resumed"
-    evaluations = []
-
-    def stop_at_second_evaluation(line: str):  # the first one has left a checkpoint at step 5
-        if line.startswith("step"):
-            evaluations.append(line)
-            if len(evaluations) == 2:
-                raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(options(shapes_data, resumed, tiny_text_folder, epochs=3), report=stop_at_second_evaluation)
-    assert (tmp_path / "resumed.checkpoint" / "state.json").is_file()
-    lines = []
-    train(options(shapes_data, resumed, tiny_text_folder, epochs=3), report=lines.append)
-    assert any(line.startswith("resuming from step 5") for line in lines)
-    a, b = load_file(straight / "head.safetensors"), load_file(resumed / "head.safetensors")
-    assert a.keys() == b.keys()
-    for key in a:
-        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
-
-
-def test_head_on_frozen_pretrained_clip_features(shapes_data, tiny_text_folder, tiny_clip_folder, tmp_path):
-    out = tmp_path / "clip-head"
-    train(options(shapes_data, out, tiny_text_folder, image_encoder=str(tiny_clip_folder), epochs=1))
-    config = bundles.read_config(out)
-    assert config["image_encoder"]["source"] == str(tiny_clip_folder)  # referenced, not copied
-    assert not (out / "image_encoder").exists()
-    assert config["preprocessing"]["image_size"] == 32
-    loaded = bundles.load(str(out))
-    frozen = load_file(out / "head.safetensors")
-    assert all(not k.startswith("image_encoder") for k in frozen)
-    assert loaded.model.image_encoder.width == 32
-
-
-def test_init_starts_from_a_bundles_weights(shapes_data, tiny_text_folder, tmp_path):
-    first = tmp_path / "first"
-    train(options(shapes_data, first, tiny_text_folder, epochs=1))
-    again = tmp_path / "again"
-    train(options(shapes_data, again, tiny_text_folder, epochs=1, lr=0.0, seed=5, init=str(first)))
-    a, b = load_file(first / "head.safetensors"), load_file(again / "head.safetensors")
-    assert all(torch.equal(a[k], b[k]) for k in a)  # lr 0: the head is exactly where --init put it

@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import HeadConfig
+
+if TYPE_CHECKING:
+    from .objects import Objects
 
 POSITION_FEATURES = 18  # x, y, and sin/cos of each at 4 frequencies
 

@@ -6,7 +6,6 @@ and then asked any number of questions through `answer`.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from .config import HeadConfig
@@ -66,9 +65,7 @@ class VQAModel(nn.Module):
         text: Tensor,  # (Bq, Tq, D) from encode_text
         text_mask: Tensor,  # (Bq, Tq)
         image: ImageEmbeds,
-        image_index: Tensor | None = None,  # (Bq,); default: question i is about image i
+        image_index: Tensor | None = None,  # (Bq,); None: question i is about image i
         output_attentions: bool = False,  # also return each fusion block's cross-attention weights
     ) -> HeadOutput:
-        if image_index is None:
-            image_index = torch.arange(text.shape[0], device=text.device)
         return self.head(text, text_mask, image, image_index, output_attentions)

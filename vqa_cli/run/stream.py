@@ -1,6 +1,7 @@
 """The one answering path: a stream of (image, question) requests in, answers out, in input order.
 
-Every front door uses it: `vqa batch`, `vqa eval`, and the engines that serve or scale out.
+Every front door uses it: `vqa ask` (answer_image), `vqa batch`, `vqa eval`, and the
+engines that serve or scale out.
 
     reader thread:  requests -> windows of requests, each distinct image decoded once
     caller thread:  each window -> grouped by image, each image encoded once, its
@@ -42,6 +43,7 @@ def answer_stream(
     window: int = WINDOW,
     load: Callable[[str], Any] = open_image,
     prefetch: int = 2,
+    explain: bool = False,
 ) -> Iterator[list[tuple[Request, Any]]]:
     """Answer every request; yields each window's (request, Answer or None) pairs, in input order.
 
@@ -52,10 +54,17 @@ def answer_stream(
     for batch, images in _prefetch(requests, window, load, prefetch):
         if loaded is None and any(r.error is None for r in batch):
             loaded = engine()
-        yield answer_window(loaded, batch, images, top_k, batch_size)
+        yield answer_window(loaded, batch, images, top_k, batch_size, explain)
 
 
-def answer_window(engine, batch: list[Request], images: dict, top_k: int, batch_size: int) -> list[tuple[Request, Any]]:
+def answer_image(engine, image, questions: list[str], *, top_k: int = 1, explain: bool = False) -> list:
+    """`vqa ask`: every question about one decoded image, through the same stream."""
+    requests = [Request("image", question) for question in questions]
+    windows = answer_stream(lambda: engine, requests, top_k=top_k, load=lambda _: image, explain=explain)
+    return [answer for window in windows for _, answer in window]
+
+
+def answer_window(engine, batch: list[Request], images: dict, top_k: int, batch_size: int, explain: bool = False) -> list[tuple[Request, Any]]:
     """One window's answers, in input order. Requests that share an image share its encoding."""
     for request in batch:
         if request.error is None and isinstance(images.get(request.image), Exception):
@@ -72,7 +81,7 @@ def answer_window(engine, batch: list[Request], images: dict, top_k: int, batch_
         members = [(i, n) for i, (_, ns) in enumerate(chunk) for n in ns]
         for first in range(0, len(members), batch_size):
             part = members[first : first + batch_size]
-            out = engine.answer(embeds, [batch[n].question for _, n in part], [i for i, _ in part], top_k=top_k)
+            out = engine.answer(embeds, [batch[n].question for _, n in part], [i for i, _ in part], top_k=top_k, explain=explain)
             answers.update({n: answer for (_, n), answer in zip(part, out)})
     return [(request, answers.get(n)) for n, request in enumerate(batch)]
 

@@ -74,12 +74,12 @@ def _encoder(entry: dict) -> str:
 
 def cached_entries() -> list[dict]:
     """BLIP and ViLT question-answering models found in the Hugging Face cache."""
-    from huggingface_hub import scan_cache_dir
+    from huggingface_hub import constants, scan_cache_dir
 
     from ..backends.pretrained import detect_kind
 
     try:
-        cache = scan_cache_dir()
+        cache = scan_cache_dir(constants.HF_HUB_CACHE)
     except Exception:  # no cache folder yet, or one we cannot read
         return []
     entries = []

@@ -1,0 +1,43 @@
+"""The bundle engine: the Engine protocol, and a question cache that changes nothing but speed."""
+
+import torch
+
+from vqa_cli.backends.base import Engine
+from vqa_cli.backends.bundle import BundleEngine
+from vqa_cli.store import bundle as bundles
+
+QUESTIONS = ["what color is the circle?", "is there a red square?", "what color is the circle?", "how many objects are there?"]
+
+
+def engine(path, cache_size=100) -> BundleEngine:
+    return BundleEngine(bundles.load(str(path)), "cpu", torch.float32, cache_size=cache_size)
+
+
+def test_bundle_engine_is_an_engine(tiny_bundle):
+    e = engine(tiny_bundle)
+    assert isinstance(e, Engine)
+    assert e.model_info["kind"] == "cross-attention" and e.dtype_name == "float32"
+
+
+def test_cached_questions_give_the_same_answers_and_each_is_encoded_once(tiny_bundle, scene_png):
+    from vqa_cli.io.images import open_image
+
+    cached, uncached = engine(tiny_bundle), engine(tiny_bundle, cache_size=0)
+    calls = []
+    original = cached.model.encode_text
+    cached.model.encode_text = lambda ids, mask: calls.append(len(ids)) or original(ids, mask)
+    image = open_image(str(scene_png))
+    first = cached.answer(cached.encode_images([image]), QUESTIONS, top_k=3)
+    again = cached.answer(cached.encode_images([image]), QUESTIONS[::-1], top_k=3)
+    plain = uncached.answer(uncached.encode_images([image]), QUESTIONS, top_k=3)
+    assert calls == [3]  # three distinct questions, encoded together once; the second call hit the cache
+    assert [a.top_k for a in first] == [a.top_k for a in plain]
+    assert [a.top_k for a in again] == [a.top_k for a in plain][::-1]
+
+
+def test_the_cache_is_bounded_and_keeps_the_recently_used(tiny_bundle):
+    e = engine(tiny_bundle, cache_size=2)
+    e.question_features(["a?", "b?"])
+    e.question_features(["a?"])  # a is now the most recent
+    e.question_features(["c?"])
+    assert list(e._questions) == ["a?", "c?"]

@@ -93,6 +93,10 @@ DeviceOption = Annotated[
     Optional[str], typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto [env: VQA_DEVICE; default: auto]")
 ]
 DtypeOption = Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16 or float16.")]
+ServerOption = Annotated[
+    Optional[str],
+    typer.Option("--server", envvar="VQA_SERVER", help="Answer through a `vqa serve` server at this URL (its models, its device)."),
+]
 
 
 @app.command()
@@ -108,6 +112,7 @@ def ask(
     ] = None,
     device: DeviceOption = None,
     dtype: DtypeOption = "auto",
+    server: ServerOption = None,
 ) -> None:
     """Answer QUESTIONS about IMAGE: one answer per line, in question order.
 
@@ -122,7 +127,7 @@ def ask(
         texts = [check_question(q) for q in questions]
         data = read_bytes(image)
         picture = open_image(image, data)
-        engine = _engine(model, device, dtype)
+        engine = _engine(model, device, dtype, server)
         answers = answer_image(engine, picture, texts, top_k=top_k, explain=explain is not None)
         if explain is not None:
             output.write_explanations(picture, answers, explain, engine.grid_offset)
@@ -132,7 +137,14 @@ def ask(
             output.print_answers(answers, top_k)
 
 
-def _engine(model: str, device: str | None, dtype: str):
+def _engine(model: str, device: str | None, dtype: str, server: str | None = None):
+    """The engine for -m MODEL: loaded here, or a client of the server at `server` (which imports no torch)."""
+    if server:
+        import os
+
+        from .serve.client import RemoteEngine
+
+        return RemoteEngine(server, model, os.environ.get("VQA_API_KEY"))
     from .backends.device import choose_device, choose_dtype
     from .store.registry import load_engine
 
@@ -167,6 +179,7 @@ def batch(
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No summary on stderr.")] = False,
     device: DeviceOption = None,
     dtype: DtypeOption = "auto",
+    server: ServerOption = None,
 ) -> None:
     """Answer every row of INPUT; one record per row, in input order.
 
@@ -194,7 +207,7 @@ def batch(
             with progress_bar() as progress:
                 task = progress.add_task("answering", total=None, status="")
                 summary = run_batch(
-                    lambda: _engine(model, device, dtype), opts, writer.write, lambda n: progress.update(task, advance=n)
+                    lambda: _engine(model, device, dtype, server), opts, writer.write, lambda n: progress.update(task, advance=n)
                 )
         finally:
             writer.close()
@@ -321,6 +334,39 @@ def _train_signature(command):
 
 
 app.command("train")(_train_signature(train))
+
+
+@app.command()
+def serve(
+    model: Annotated[
+        Optional[list[str]],
+        typer.Option("-m", "--model", help="A model to load and keep warm (repeatable). Default: $VQA_MODEL, else shapes."),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to bind; anything but loopback needs --api-key.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8765,
+    api_key: Annotated[
+        Optional[str], typer.Option("--api-key", envvar="VQA_API_KEY", help="Require Authorization: Bearer KEY on every endpoint but /health.")
+    ] = None,
+    device: DeviceOption = None,
+    dtype: DtypeOption = "auto",
+) -> None:
+    """Keep models warm behind an HTTP API: /v1/ask and OpenAI-compatible /v1/chat/completions.
+
+    Point the CLI at it with VQA_SERVER=http://127.0.0.1:8765 (or --server). Stops cleanly on
+    SIGTERM or Ctrl-C, finishing the requests in flight.
+    """
+    with user_errors():
+        import importlib.util
+        import os
+
+        if not all(importlib.util.find_spec(m) for m in ("fastapi", "uvicorn")):
+            raise InputError("vqa serve needs the serve extra: pip install 'vqa-cli[serve]'")
+        from .serve.server import serve as run_server
+        from .store import bundle as bundles
+
+        names = model or [os.environ.get("VQA_MODEL") or bundles.DEFAULT_MODEL]
+        run_server(names, lambda name: _engine(name, device, dtype), host=host, port=port, api_key=api_key,
+                   shipped=list(bundles.available()))
 
 
 @app.command("eval")

@@ -63,6 +63,10 @@ class DeviceEngine:
     def dtype_name(self) -> str:
         return str(self.dtype).removeprefix("torch.")
 
+    def session(self):
+        """An engine whose answers depend only on the calls made through it (see BundleEngine.session)."""
+        return self
+
 
 def score(value: float) -> float:
     """Scores keep 6 significant digits: short JSON, and tiny probabilities do not round to 0."""

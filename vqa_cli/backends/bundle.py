@@ -7,6 +7,7 @@ bounded LRU cache of its head features.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections import OrderedDict
 
@@ -28,6 +29,18 @@ class BundleEngine(DeviceEngine):
         self.cache_size = cache_size
         self._questions: OrderedDict[str, torch.Tensor] = OrderedDict()  # question -> (L, D) head features
         self._lock = threading.Lock()
+
+    def session(self) -> "BundleEngine":
+        """The same model with an empty question cache of its own.
+
+        A question's features are computed with whichever new questions arrive in the same
+        call, and floating-point sums depend a little on that company. Replaying one
+        process's calls through a fresh session therefore gives it the very same scores,
+        which is how a server reproduces a local run byte for byte.
+        """
+        view = copy.copy(self)
+        view._questions, view._lock = OrderedDict(), threading.Lock()
+        return view
 
     @property
     def name(self) -> str:

@@ -139,25 +139,37 @@ class ImageBlock(nn.Module):
 
 
 class FusionBlock(nn.Module):
-    """Question self-attention, then cross-attention from question tokens to image tokens, then an MLP."""
+    """Question self-attention, cross-attention to the image grid, to the objects (when there are
+    object tokens), then an MLP.
+
+    The objects get a cross-attention of their own, so a question can single out one object
+    token without competing with the hundreds of grid tokens for the same softmax.
+    """
 
     def __init__(self, cfg: HeadConfig):
         super().__init__()
         self.norm1, self.self_attn = nn.LayerNorm(cfg.width), Attention(cfg.width, cfg.heads, cfg.dropout)
         self.norm2, self.cross_attn = nn.LayerNorm(cfg.width), Attention(cfg.width, cfg.heads, cfg.dropout)
+        if cfg.objects:
+            self.norm_objects, self.object_attn = nn.LayerNorm(cfg.width), Attention(cfg.width, cfg.heads, cfg.dropout)
         self.norm3, self.mlp = nn.LayerNorm(cfg.width), MLP(cfg.width, cfg.mlp_ratio, cfg.dropout)
 
     def forward(
         self,
         x: Tensor,  # (Bq, Tq, D) question tokens
         text_mask: Tensor,  # (Bq, Tq) bool
-        image: Tensor,  # (Bi, Ti, D) image tokens, already normed
+        image: ImageEmbeds,  # Bi images
         image_index: Tensor | None,  # (Bq,) which image each question is about; None: image i for question i
-        image_mask: Tensor | None = None,  # (Bi, Ti) bool
-        attentions: list | None = None,  # receives the cross-attention weights (Bq, H, Tq, Ti)
+        attentions: dict[str, list] | None = None,  # receives {"grid": [(Bq, H, Tq, Ti)], "objects": [(Bq, H, Tq, K + N)]}
     ) -> Tensor:
+        keep = attentions or {}
         x = self.self_attn(self.norm1(x), mask=text_mask) + x
-        x = self.cross_attn(self.norm2(x), image, mask=image_mask, context_index=image_index, weights=attentions) + x
+        x = self.cross_attn(self.norm2(x), image.tokens, context_index=image_index, weights=keep.get("grid")) + x
+        if image.objects is not None:
+            objects = image.objects
+            x = self.object_attn(
+                self.norm_objects(x), objects.tokens, mask=objects.mask, context_index=image_index, weights=keep.get("objects")
+            ) + x
         return self.mlp(self.norm3(x)) + x
 
 
@@ -177,35 +189,29 @@ class AnswerHead(nn.Module):
 
 @dataclass
 class ImageEmbeds:
-    """An encoded image, ready for any number of questions. Token order: prefix, grid, objects, registers."""
+    """An encoded image, ready for any number of questions."""
 
-    tokens: Tensor  # (Bi, Ti, D), normed
-    mask: Tensor | None  # (Bi, Ti) bool, False for empty object slots; None when every token is real
+    tokens: Tensor  # (Bi, Ti + R, D) normed: prefix (CLS and the like), grid, registers
     grid: tuple[int, int] | None  # (h, w): the grid the h*w tokens after `prefix` lie on
-    prefix: int  # tokens before the grid (CLS and the like)
-    objects: "Objects | None" = None  # the object tokens' centres and the detector's raw output
+    prefix: int  # tokens before the grid
+    objects: "Objects | None" = None  # object tokens, their centres and the detector's raw output
 
     def select(self, index: Tensor) -> "ImageEmbeds":
         """One row per question: image index[i] for question i."""
-        return ImageEmbeds(
-            self.tokens[index], None if self.mask is None else self.mask[index], self.grid, self.prefix,
-            None if self.objects is None else self.objects.select(index),
-        )
+        objects = None if self.objects is None else self.objects.select(index)
+        return ImageEmbeds(self.tokens[index], self.grid, self.prefix, objects)
 
     def clone(self) -> "ImageEmbeds":
         """A copy outside inference mode, so autograd can run through it (see run/explain.py)."""
-        import dataclasses
-
-        objects = None if self.objects is None else dataclasses.replace(
-            self.objects, **{f.name: getattr(self.objects, f.name).clone() for f in dataclasses.fields(self.objects)}
-        )
-        return ImageEmbeds(self.tokens.clone(), None if self.mask is None else self.mask.clone(), self.grid, self.prefix, objects)
+        objects = None if self.objects is None else self.objects.clone()
+        return ImageEmbeds(self.tokens.clone(), self.grid, self.prefix, objects)
 
 
 @dataclass
 class HeadOutput:
     logits: Tensor  # (Bq, A)
-    cross_attentions: list[Tensor] | None = None  # per fusion block: (Bq, H, Tq, Ti)
+    cross_attentions: list[Tensor] | None = None  # per fusion block, over the grid: (Bq, H, Tq, Ti + R)
+    object_attentions: list[Tensor] | None = None  # per fusion block, over the objects: (Bq, H, Tq, K + N)
 
 
 class FusionHead(nn.Module):
@@ -244,14 +250,8 @@ class FusionHead(nn.Module):
         for block in self.image_blocks:
             image = block(image)
         image = self.image_norm(image)
-        if self.objects is None or grid is None:
-            return ImageEmbeds(image, None, grid, prefix)
-        objects = self.objects(x[:, prefix:], grid, centres, centre_mask)  # tokens (Bi, K, D)
-        split = image.shape[1] - self.cfg.registers
-        tokens = torch.cat([image[:, :split], objects.tokens, image[:, split:]], dim=1)  # (Bi, Ti + K + R, D)
-        real = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)  # (Bi, Ti + K + R)
-        real[:, split : split + objects.mask.shape[1]] = objects.mask
-        return ImageEmbeds(tokens, real, grid, prefix, objects)
+        objects = self.objects(x[:, prefix:], grid, centres, centre_mask) if self.objects is not None and grid else None
+        return ImageEmbeds(image, grid, prefix, objects)
 
     def encode_text(self, features: Tensor) -> Tensor:  # (Bq, Tq, Ct) -> (Bq, Tq, D)
         return self.text_proj(features)
@@ -265,11 +265,13 @@ class FusionHead(nn.Module):
         output_attentions: bool = False,
     ) -> HeadOutput:
         text_mask = text_mask.bool()
-        attentions = [] if output_attentions else None
+        attentions = {"grid": [], "objects": []} if output_attentions else None
         x = text
         for block in self.blocks:
-            x = block(x, text_mask, image.tokens, image_index, image.mask, attentions)
-        return HeadOutput(self.answer_head(x, text_mask), attentions)
+            x = block(x, text_mask, image, image_index, attentions)
+        if attentions is None:
+            return HeadOutput(self.answer_head(x, text_mask))
+        return HeadOutput(self.answer_head(x, text_mask), attentions["grid"], attentions["objects"] if image.objects is not None else None)
 
 
 def grid_centres(h: int, w: int, device) -> Tensor:

@@ -13,7 +13,7 @@ they are used only to train, never to answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -28,14 +28,25 @@ FAR_MASK = -1e4  # added to the logits of empty object slots (finite, so a slot 
 
 @dataclass
 class Objects:
-    tokens: Tensor  # (Bi, K, D) normed object tokens
+    tokens: Tensor  # (Bi, K + N, D) normed: K object tokens, then N learned null tokens
     centres: Tensor  # (Bi, K, 2) (x, y) in [0, 1] image coordinates
-    mask: Tensor  # (Bi, K) bool: True for a real object
+    mask: Tensor  # (Bi, K + N) bool: True for a real object, and for the null tokens
     heatmap: Tensor  # (Bi, h, w) objectness logits
     offsets: Tensor  # (Bi, h, w, 2) each cell's centre offset (x, y), in cells
 
+    @property
+    def found(self) -> Tensor:  # (Bi, K) bool: the slots that hold an object
+        return self.mask[:, : self.centres.shape[1]]
+
+    @property
+    def object_tokens(self) -> Tensor:  # (Bi, K, D) without the null tokens
+        return self.tokens[:, : self.centres.shape[1]]
+
     def select(self, index: Tensor) -> "Objects":
-        return Objects(self.tokens[index], self.centres[index], self.mask[index], self.heatmap[index], self.offsets[index])
+        return Objects(*(getattr(self, f.name)[index] for f in fields(self)))
+
+    def clone(self) -> "Objects":
+        return Objects(*(getattr(self, f.name).clone() for f in fields(self)))
 
 
 class ObjectFinder(nn.Module):
@@ -78,6 +89,7 @@ class ObjectTokens(nn.Module):
         # odd heads the furthest; 150 is sharp enough to single out an object 10 px nearer at 256 px.
         self.slope = nn.Parameter(torch.tensor([-150.0 if h % 2 == 0 else 150.0 for h in range(H)]))
         self.self_bias = nn.Parameter(torch.full((H,), -100.0))  # a token mostly skips itself: the residual has it
+        self.nulls = nn.Parameter(torch.randn(cfg.registers, D) * 0.02)  # where a question's attention rests when no object matches
 
     def forward(
         self,
@@ -98,7 +110,10 @@ class ObjectTokens(nn.Module):
         bias = self.distance_bias(centres, mask).to(x.dtype)  # (Bi, H, K, K)
         for block in self.blocks:
             x = block(x, bias)
-        return Objects(self.norm(x), centres, mask, heatmap, offsets)
+        nulls = self.nulls.to(x.dtype).expand(Bi, -1, -1)  # (Bi, N, D)
+        tokens = torch.cat([self.norm(x), nulls], dim=1)  # (Bi, K + N, D)
+        mask = torch.cat([mask, torch.ones(nulls.shape[:2], dtype=torch.bool, device=mask.device)], dim=1)  # (Bi, K + N)
+        return Objects(tokens, centres, mask, heatmap, offsets)
 
     def distance_bias(self, centres: Tensor, mask: Tensor) -> Tensor:
         """(Bi, H, K, K) logit bias: slope_h * distance, self_bias_h on the diagonal, FAR_MASK for empty keys."""

@@ -33,20 +33,23 @@ def relevance_maps(model, text, text_mask, image, image_index, answer_index, off
         text, text_mask = text.clone(), text_mask.clone()
         out = model.answer(text, text_mask.bool(), per_question, output_attentions=True)
         chosen = out.logits.gather(1, answer_index.clone()[:, None]).sum()
-        grads = torch.autograd.grad(chosen, out.cross_attentions)
-    relevance = 0
-    for attention, grad in zip(out.cross_attentions, grads):  # each (Bq, H, Tq, Ti)
-        relevance = relevance + (attention.detach() * grad).clamp(min=0)
-    mask = text_mask.to(relevance.dtype)[:, None, :, None]  # (Bq, 1, Tq, 1)
-    relevance = (relevance * mask).sum(dim=(1, 2))  # (Bq, Ti)
-    start = image.prefix + h * w
-    grid = relevance[:, image.prefix : start].reshape(-1, h, w).clone()  # (Bq, h, w)
-    if per_question.objects is not None:
+        weights = out.cross_attentions + (out.object_attentions or [])
+        grads = torch.autograd.grad(chosen, weights)
+    blocks = len(out.cross_attentions)
+    mask = text_mask.to(grads[0].dtype)[:, None, :, None]  # (Bq, 1, Tq, 1)
+
+    def relevance(pairs) -> torch.Tensor:  # summed over blocks, heads and question tokens: (Bq, S)
+        total = sum((attention.detach() * grad).clamp(min=0) for attention, grad in pairs)  # (Bq, H, Tq, S)
+        return (total * mask).sum(dim=(1, 2))
+
+    on_grid = relevance(zip(weights[:blocks], grads[:blocks]))  # (Bq, Ti + R)
+    grid = on_grid[:, image.prefix : image.prefix + h * w].reshape(-1, h, w).clone()  # (Bq, h, w)
+    if out.object_attentions:
         objects = per_question.objects
-        K = objects.mask.shape[1]
+        K = objects.centres.shape[1]
+        on_objects = relevance(zip(weights[blocks:], grads[blocks:]))[:, :K] * objects.found.to(grid.dtype)  # (Bq, K)
         col = ((objects.centres[..., 0] - offset[0]) * w - 0.5).round().long().clamp(0, w - 1)  # (Bq, K)
         row = ((objects.centres[..., 1] - offset[1]) * h - 0.5).round().long().clamp(0, h - 1)
-        on_objects = relevance[:, start : start + K] * objects.mask.to(relevance.dtype)  # (Bq, K)
         grid.view(len(grid), -1).scatter_add_(1, row * w + col, on_objects)
     peak = grid.flatten(1).max(dim=1).values.clamp(min=1e-12)[:, None, None]
     return (grid / peak).float()

@@ -173,7 +173,7 @@ def train_step(run: Run, batch_images: torch.Tensor, optimizer, params) -> dict:
         objects = run.data.objects
         centres, mask = objects.centres[batch_images].to(run.device), objects.mask[batch_images].to(run.device)
         targets = {n: t[batch_images].to(run.device) for n, t in objects.targets.items()}
-        loss = loss + run.opts.object_loss_weight * run.targets.loss(image.objects.tokens, targets)
+        loss = loss + run.opts.object_loss_weight * run.targets.loss(image.objects.object_tokens, targets)
         loss = loss + run.opts.detection_loss_weight * detection_loss(image.objects, centres, mask)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()

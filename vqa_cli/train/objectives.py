@@ -69,13 +69,13 @@ def detection_quality(found: Objects, centres: Tensor, mask: Tensor, sizes: Tens
     truth = centres * scale  # (Bi, K, 2) px
     guess = found.centres * scale  # (Bi, K', 2) px
     distance = torch.cdist(truth, guess.to(truth.dtype))  # (Bi, K, K')
-    distance = distance.masked_fill(~found.mask[:, None, :], float("inf"))
+    distance = distance.masked_fill(~found.found[:, None, :], float("inf"))
     nearest, _ = distance.min(-1)  # (Bi, K)
     hit = (nearest <= MATCH_PX) & mask
-    claimed = (distance.masked_fill(~mask[..., None], float("inf")).min(1).values <= MATCH_PX) & found.mask  # (Bi, K')
+    claimed = (distance.masked_fill(~mask[..., None], float("inf")).min(1).values <= MATCH_PX) & found.found  # (Bi, K')
     return {
         "objects": int(mask.sum()),
         "found": int(hit.sum()),
-        "false": int((found.mask & ~claimed).sum()),
+        "false": int((found.found & ~claimed).sum()),
         "error_sum": float(nearest[hit].sum()),
     }

@@ -1,0 +1,338 @@
+"""The HTTP API, OpenAI-compatible where OpenAI has a shape for it.
+
+    GET  /health                 200 once the models are loaded (no key needed)
+    GET  /v1/models              the OpenAI model list
+    POST /v1/ask                 {"image": base64, "questions": [...], "model"?, "top_k"?} -> the `vqa ask --json` document
+    POST /v1/chat/completions    OpenAI chat: the last user message's text parts are questions,
+                                 its image_url part a data: URL; answers one per line
+    POST /v1/answer              the CLI's engine calls, replayed exactly (serve/client.py)
+
+/v1/ask and chat requests that arrive together share forward passes (batcher.py). /v1/answer
+runs each call as the CLI made it, in a session of its own, so `vqa ask` and `vqa batch`
+through a server print exactly what they print locally.
+
+Errors are {"error": {"message", "type", "code"}} with a 4xx/5xx status, never a traceback.
+Only image bytes are accepted (base64 or data: URLs): nothing a request names is fetched or opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import ipaddress
+import math
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..backends.base import check_question
+from ..errors import VQAError
+from ..io.images import open_image
+from ..io.output import ask_document
+from .batcher import Batcher
+
+
+@dataclass
+class Limits:
+    max_body: int = 32 * 1024 * 1024  # bytes of a request body (413 beyond)
+    max_questions: int = 64  # per request
+    max_top_k: int = 100
+    timeout: float = 60.0  # seconds a request may wait for its answers (504 beyond)
+
+
+class APIError(Exception):
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", code: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.kind, self.code = status, message, kind, code
+
+
+def error_response(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "code": code}}, status_code=status)
+
+
+SESSIONS = 16  # CLI sessions whose question caches a model keeps, least recently used dropped first
+
+
+class Served:
+    """One model: its engine, the batcher that merges concurrent requests, and the CLI sessions."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.batcher = Batcher(engine)
+        self.lock = threading.Lock()  # one exact replay at a time: the two cores are better used in series
+        self._sessions: OrderedDict[str, object] = OrderedDict()
+
+    def session(self, key: str):
+        with self.lock:
+            if key not in self._sessions:
+                self._sessions[key] = self.engine.session()
+                while len(self._sessions) > SESSIONS:
+                    self._sessions.popitem(last=False)
+            self._sessions.move_to_end(key)
+            return self._sessions[key]
+
+
+class Models:
+    """The engines a server answers with: those named at start, loaded before it listens, plus
+    shipped bundles on first use. A request can name nothing else, so it never opens a path."""
+
+    def __init__(self, names: list[str], load, shipped: list[str] = ()):
+        self.default = names[0]
+        self._load = load
+        self._allowed = list(dict.fromkeys([*names, *shipped]))
+        self._served: dict[str, Served] = {}
+        self._lock = threading.Lock()
+        for name in names:
+            self.get(name)
+
+    def get(self, name: str | None) -> Served:
+        name = name or self.default
+        if name not in self._served:
+            if name not in self._allowed:
+                raise APIError(404, f"model {name!r} is not served here; available: {', '.join(self._allowed)}", code="model_not_found")
+            with self._lock:
+                if name not in self._served:
+                    self._served[name] = Served(self._load(name))
+        return self._served[name]
+
+    def listed(self) -> list[str]:
+        return self._allowed
+
+    def close(self) -> None:
+        for served in self._served.values():
+            served.batcher.close()
+
+
+class AskBody(BaseModel):
+    image: str = Field(description="The image's bytes, base64-encoded, or a data: URL.")
+    questions: list[str] = Field(description="Questions about the image, answered in order.")
+    model: str | None = Field(None, description="A served model; default: the first given to `vqa serve`.")
+    top_k: int = Field(1, ge=1, description="How many ranked answers each answer's top_k holds.")
+
+
+class AnswerBody(BaseModel):
+    images: list[str] = Field(description="Images, base64 (PNG of the decoded pixels, as the CLI sends them).")
+    questions: list[str]
+    image_index: list[int] = Field(description="For each question, the image it is about.")
+    top_k: int = Field(1, ge=1)
+    model: str | None = None
+    session: str = Field(description="The CLI run these calls belong to.")
+
+
+class ChatBody(BaseModel):
+    model_config = ConfigDict(extra="allow")  # OpenAI clients send temperature, max_tokens, ...
+    model: str | None = None
+    messages: list[dict[str, Any]]
+    logprobs: bool = False
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+
+
+def image_bytes(value: str) -> bytes:
+    """base64 or a data: URL -> bytes. URLs and paths are refused: the server never fetches or opens them."""
+    text = value.strip()
+    if text.startswith("data:"):
+        header, _, payload = text.partition(",")
+        if not header.endswith(";base64") or not payload:
+            raise APIError(400, "a data: URL must be base64, as data:image/png;base64,...")
+        text = payload
+    elif "://" in text[:16] or text.startswith(("/", "~", ".")):
+        raise APIError(400, "only image bytes are accepted (base64 or a data: URL); URLs and paths are never fetched or opened")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise APIError(400, "the image is not valid base64") from None
+
+
+def create_app(models: Models, *, host: str = "127.0.0.1", api_key: str | None = None, limits: Limits = Limits()) -> FastAPI:
+    app = FastAPI(title="vqa", description="Visual question answering: answers about images, OpenAI-compatible.", version="1")
+    app.add_middleware(Guard, host=host, api_key=api_key, max_body=limits.max_body)
+    _handlers(app)
+
+    @app.get("/health", summary="200 once the models are loaded")
+    def health():
+        return {"status": "ok", "models": models.listed()}
+
+    @app.get("/v1/models", summary="The served models, as OpenAI lists them")
+    def list_models():
+        return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "vqa"} for name in models.listed()]}
+
+    @app.post("/v1/ask", summary="Answer questions about one image: the `vqa ask --json` document")
+    async def ask(body: AskBody):
+        served, answers = await _answer(models, limits, body.model, body.image, body.questions, body.top_k)
+        return ask_document(None, served.engine, answers)
+
+    @app.post("/v1/chat/completions", summary="OpenAI chat completions: text parts are questions, image_url a data: URL")
+    async def chat(body: ChatBody):
+        questions, image = _chat_inputs(body.messages)
+        k = max(1, body.top_logprobs or 1)
+        served, answers = await _answer(models, limits, body.model, image, questions, k)
+        return _completion(served.engine.name, answers, body.logprobs, body.top_logprobs or 0)
+
+    @app.post("/v1/answer", summary="The CLI's engine calls, replayed exactly in a session of their own")
+    async def replay(body: AnswerBody):
+        _check_questions(body.questions, limits.max_questions)
+        if len(body.image_index) != len(body.questions) or any(not 0 <= i < len(body.images) for i in body.image_index):
+            raise APIError(400, "image_index must give, for each question, an index into images")
+        loop = asyncio.get_running_loop()
+        served = await loop.run_in_executor(None, models.get, body.model)
+        pictures = [await loop.run_in_executor(None, open_image, "request", image_bytes(image)) for image in body.images]
+
+        def run():
+            engine = served.session(body.session)
+            with served.lock:
+                return engine.answer(engine.encode_images(pictures), body.questions, body.image_index, top_k=min(body.top_k, limits.max_top_k))
+
+        try:
+            answers = await asyncio.wait_for(loop.run_in_executor(None, run), limits.timeout)
+        except asyncio.TimeoutError:
+            raise APIError(504, f"no answer within {limits.timeout:g} s", "server_error", "timeout") from None
+        return ask_document(None, served.engine, answers)
+
+    return app
+
+
+def _check_questions(questions: list[str], limit: int) -> list[str]:
+    if not questions:
+        raise APIError(400, "no questions")
+    if len(questions) > limit:
+        raise APIError(400, f"too many questions: {len(questions)} (at most {limit} per request)")
+    return [check_question(q) for q in questions]
+
+
+async def _answer(models: Models, limits: Limits, model: str | None, image: str, questions: list[str], top_k: int):
+    texts = _check_questions(questions, limits.max_questions)
+    loop = asyncio.get_running_loop()
+    picture = await loop.run_in_executor(None, open_image, "request", image_bytes(image))  # decoding stays off the event loop
+    served = await loop.run_in_executor(None, models.get, model)
+    try:
+        answers = await asyncio.wait_for(served.batcher.answer(picture, texts, min(top_k, limits.max_top_k)), limits.timeout)
+    except asyncio.TimeoutError:
+        raise APIError(504, f"no answer within {limits.timeout:g} s", "server_error", "timeout") from None
+    return served, answers
+
+
+def _chat_inputs(messages: list[dict]) -> tuple[list[str], str]:
+    """(questions, image) from the last user message: text parts and one image_url part."""
+    users = [m for m in messages if m.get("role") == "user"]
+    if not users:
+        raise APIError(400, "no user message")
+    content = users[-1].get("content")
+    parts = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
+    questions = [str(p.get("text", "")) for p in parts if isinstance(p, dict) and p.get("type") == "text"]
+    urls = [p.get("image_url") for p in parts if isinstance(p, dict) and p.get("type") == "image_url"]
+    if len(urls) != 1:
+        raise APIError(400, f"the last user message needs exactly one image_url part, not {len(urls)}")
+    url = urls[0].get("url") if isinstance(urls[0], dict) else urls[0]
+    if not isinstance(url, str) or not url.startswith("data:"):
+        raise APIError(400, "image_url must be a data: URL (data:image/...;base64,...); URLs are never fetched")
+    return questions, url
+
+
+def _completion(model: str, answers: list, logprobs: bool, top: int) -> dict:
+    content = "\n".join(a.answer for a in answers)
+
+    def entry(answer: str, score: float) -> dict:
+        return {"token": answer, "logprob": math.log(max(score, 1e-45)), "bytes": list(answer.encode())}
+
+    choice = {"index": 0, "message": {"role": "assistant", "content": content}, "logprobs": None, "finish_reason": "stop"}
+    if logprobs:
+        tokens = []
+        for n, a in enumerate(answers):
+            if n:
+                tokens.append({**entry("\n", 1.0), "top_logprobs": []})
+            tokens.append({**entry(a.answer, a.score), "top_logprobs": [entry(r["answer"], r["score"]) for r in a.top_k[:top]]})
+        choice["logprobs"] = {"content": tokens}
+    words = sum(len(a.question.split()) for a in answers)
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()), "model": model,
+        "choices": [choice], "usage": {"prompt_tokens": words, "completion_tokens": len(answers), "total_tokens": words + len(answers)},
+    }
+
+
+def _handlers(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def api_error(request, e: APIError):
+        return error_response(e.status, e.message, e.kind, e.code)
+
+    @app.exception_handler(VQAError)
+    async def user_error(request, e: VQAError):
+        return error_response(400, str(e))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, e: RequestValidationError):
+        first = e.errors()[0] if e.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return error_response(400, f"invalid request: {where or 'body'}: {first.get('msg', 'malformed')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request, e: StarletteHTTPException):
+        return error_response(e.status_code, str(e.detail), "invalid_request_error" if e.status_code < 500 else "server_error")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request, e: Exception):
+        return error_response(500, f"internal error: {type(e).__name__}", "server_error")
+
+
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return host in LOOPBACK_NAMES or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Guard:
+    """Pure ASGI middleware: the Host check (DNS rebinding), the API key, and the body-size limit."""
+
+    def __init__(self, app, host: str, api_key: str | None, max_body: int):
+        self.app, self.api_key, self.max_body = app, api_key, max_body
+        self.hosts = LOOPBACK_NAMES | {host}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        refusal = self._refusal(scope["path"], headers)
+        if refusal is not None:
+            return await refusal(scope, receive, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_body:
+                raise APIError(413, f"request body over {self.max_body} bytes", code="request_too_large")
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except APIError as e:  # raised while the body streamed in, past the app's own handlers
+            await error_response(e.status, e.message, e.kind, e.code)(scope, receive, send)
+
+    def _refusal(self, path: str, headers: dict) -> JSONResponse | None:
+        host = headers.get("host", "")
+        name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1:].split("]")[0]
+        if name not in self.hosts and not is_loopback(name):
+            return error_response(403, f"host {host!r} is not allowed", code="forbidden_host")
+        if self.api_key and path != "/health":
+            given = headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {self.api_key}".encode()):
+                return error_response(401, "missing or wrong API key (Authorization: Bearer KEY)", "authentication_error", "invalid_api_key")
+        length = headers.get("content-length")
+        if length and length.isdigit() and int(length) > self.max_body:
+            return error_response(413, f"request body over {self.max_body} bytes", code="request_too_large")
+        return None

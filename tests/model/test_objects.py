@@ -30,7 +30,7 @@ def test_an_image_with_no_objects_still_answers():
     with torch.no_grad():
         head.objects.finder.net[-1].bias.fill_(-20.0)  # nothing above threshold anywhere
         image = head.encode_image(torch.randn(2, 16, 12), grid=(4, 4))
-        assert not image.objects.mask.any()
+        assert not image.objects.found.any() and image.objects.mask[:, 4:].all()  # only the null tokens remain
         out = head(head.encode_text(torch.randn(2, 5, 20)), torch.ones(2, 5, dtype=torch.bool), image, torch.tensor([0, 1]))
     assert torch.isfinite(out.logits).all()
 
@@ -47,7 +47,8 @@ def test_given_centres_replace_detection_and_empty_slots_do_not_change_answers()
         moved[0, 2:] = torch.tensor([[0.9, 0.1], [0.3, 0.3]])  # move the empty slots only
         b = head.encode_image(features, (4, 4), moved, two)
         torch.testing.assert_close(head(text, mask, a, None).logits, head(text, mask, b, None).logits)
-        assert a.tokens.shape == (1, 16 + 4 + 3, 16) and a.mask[0, 16:20].tolist() == [True, True, False, False]
+        assert a.tokens.shape == (1, 16 + 3, 16)  # grid tokens and registers
+        assert a.objects.tokens.shape == (1, 4 + 3, 16) and a.objects.found[0].tolist() == [True, True, False, False]
 
 
 def test_distance_bias_starts_near_for_even_heads_and_far_for_odd_heads_and_skips_self():

@@ -46,13 +46,18 @@ def relevance_maps(model, text, text_mask, image, image_index, answer_index, off
     grid = on_grid[:, image.prefix : image.prefix + h * w].reshape(-1, h, w).clone()  # (Bq, h, w)
     if out.object_attentions:
         objects = per_question.objects
-        K = objects.centres.shape[1]
-        on_objects = relevance(zip(weights[blocks:], grads[blocks:]))[:, :K] * objects.found.to(grid.dtype)  # (Bq, K)
-        col = ((objects.centres[..., 0] - offset[0]) * w - 0.5).round().long().clamp(0, w - 1)  # (Bq, K)
-        row = ((objects.centres[..., 1] - offset[1]) * h - 0.5).round().long().clamp(0, h - 1)
-        grid.view(len(grid), -1).scatter_add_(1, row * w + col, on_objects)
+        on_objects = relevance(zip(weights[blocks:], grads[blocks:]))[:, : objects.centres.shape[1]]  # (Bq, K)
+        splat(grid, on_objects * objects.found.to(grid.dtype), objects.centres, offset)
     peak = grid.flatten(1).max(dim=1).values.clamp(min=1e-12)[:, None, None]
     return (grid / peak).float()
+
+
+def splat(grid: torch.Tensor, values: torch.Tensor, centres: torch.Tensor, offset=(0.0, 0.0)) -> None:
+    """Add each object's value (Bq, K) to the cell of grid (Bq, h, w) that looks nearest its centre (Bq, K, 2)."""
+    h, w = grid.shape[1:]
+    col = ((centres[..., 0] - offset[0]) * w - 0.5).round().long().clamp(0, w - 1)  # (Bq, K)
+    row = ((centres[..., 1] - offset[1]) * h - 0.5).round().long().clamp(0, h - 1)
+    grid.view(len(grid), -1).scatter_add_(1, row * w + col, values.to(grid.dtype))
 
 
 def grid_offset(model, image_size: int) -> tuple[float, float]:

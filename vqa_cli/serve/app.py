@@ -213,8 +213,8 @@ def _check_questions(questions: list[str], limit: int) -> list[str]:
 async def _answer(models: Models, limits: Limits, model: str | None, image: str, questions: list[str], top_k: int):
     texts = _check_questions(questions, limits.max_questions)
     loop = asyncio.get_running_loop()
-    picture = await loop.run_in_executor(None, open_image, "request", image_bytes(image))  # decoding stays off the event loop
     served = await loop.run_in_executor(None, models.get, model)
+    picture = await loop.run_in_executor(None, open_image, "request", image_bytes(image))  # decoding stays off the event loop
     try:
         answers = await asyncio.wait_for(served.batcher.answer(picture, texts, min(top_k, limits.max_top_k)), limits.timeout)
     except asyncio.TimeoutError:

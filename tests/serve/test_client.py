@@ -1,0 +1,66 @@
+"""The CLI through a server: the same stdout as a local run, no torch on the client, and no silent fallback."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+
+from tests.serve.conftest import vqa_command
+
+
+def run(*args, server: str | None = None):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("VQA_SERVER", None)
+    if server:
+        env["VQA_SERVER"] = server
+    return subprocess.run([vqa_command(), *map(str, args)], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_ask_through_the_server_prints_exactly_what_a_local_run_prints(server, tiny_bundle, scene_png):
+    url, _ = server
+    for args in (["ask", "-m", tiny_bundle, scene_png, "what color is the circle?", "is there a red square?"],
+                 ["ask", "--json", "--top-k", "3", "-m", tiny_bundle, scene_png, "what color is the circle?", "how many objects are there?"]):
+        local, remote = run(*args), run(*args, server=url)
+        assert local.returncode == remote.returncode == 0, remote.stderr
+        assert remote.stdout == local.stdout
+
+
+def test_batch_through_the_server_writes_exactly_the_local_records(server, tiny_bundle, scene_png, tmp_path):
+    url, _ = server
+    rows = tmp_path / "rows.csv"
+    with open(rows, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(("id", "image", "question", "note"))
+        for n in range(40):
+            writer.writerow((n, scene_png if n % 7 else "missing.png", ["what color is the circle?", "is there a red square?", ""][n % 3], f"n{n}"))
+    args = ["batch", rows, "-m", tiny_bundle, "--top-k", "2", "--batch-size", "8"]
+    local, remote = run(*args), run(*args, server=url)
+    assert local.returncode == remote.returncode == 1  # the bad rows fail, on both
+    assert remote.stdout == local.stdout and remote.stdout.count("\n") == 40
+
+
+def test_the_client_path_imports_neither_torch_nor_transformers(server, tiny_bundle, scene_png):
+    url, _ = server
+    code = (
+        "import sys; from vqa_cli.cli import app\n"
+        f"try: app(['ask', '--server', {url!r}, '-m', {str(tiny_bundle)!r}, {str(scene_png)!r}, 'what?'])\n"
+        "except SystemExit as e: assert e.code in (0, None), e.code\n"
+        "heavy = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_server_that_is_not_there_is_one_line_and_exit_1(scene_png):
+    result = run("ask", scene_png, "what?", server="http://127.0.0.1:9")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "http://127.0.0.1:9" in result.stderr
+
+
+def test_explain_is_refused_through_a_server(server, tiny_bundle, scene_png, tmp_path):
+    url, _ = server
+    result = run("ask", "-m", tiny_bundle, scene_png, "what?", "--explain", tmp_path / "x.png", server=url)
+    assert result.returncode == 1 and "--explain" in result.stderr and result.stderr.count("\n") == 1

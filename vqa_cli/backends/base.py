@@ -21,6 +21,8 @@ class Answer:
     score: float
     top_k: list[dict] = field(default_factory=list)  # [{"answer": str, "score": float}], best first
     attention: list[list[float]] | None = None  # (h, w) relevance map in [0, 1], with --explain
+    image_in_domain: bool | None = None  # None: the model has no domain statistics (BLIP, ViLT, older bundles)
+    question_in_domain: bool | None = None
 
 
 @runtime_checkable
@@ -54,6 +56,8 @@ class Engine(Protocol):
 
 class DeviceEngine:
     """What every engine shares: where it runs and in which dtype."""
+
+    domain: str | None = None  # what the model knows, in words, when it can tell what lies outside it
 
     def __init__(self, device: str, dtype):
         self.device = device

@@ -13,6 +13,7 @@ from collections import OrderedDict
 
 import torch
 
+from ..model.domain import pool_image, pool_question
 from ..store.bundle import Bundle
 from .base import Answer, DeviceEngine, ranked_answers
 
@@ -92,6 +93,21 @@ class BundleEngine(DeviceEngine):
             mask[i, : len(r)] = True
         return text, mask
 
+    @property
+    def domain(self) -> str | None:
+        """What the model knows, in words, when the bundle has domain statistics."""
+        return self.bundle.domain.description if self.bundle.domain is not None else None
+
+    def _judge(self, answers: list[Answer], images, index, text, mask) -> None:
+        """Mark each answer's image and question as in or out of the training domain (model/domain.py)."""
+        domain = self.bundle.domain
+        if domain is None:
+            return
+        image_ok = domain.images_in_domain(pool_image(images.tokens, images.grid, images.prefix))  # per image
+        question_ok = domain.questions_in_domain(pool_question(text, mask))
+        for answer, i, ok in zip(answers, index.tolist(), question_ok):
+            answer.image_in_domain, answer.question_in_domain = image_ok[i], ok
+
     @torch.inference_mode()
     def answer(self, images, questions: list[str], image_index: list[int] | None = None, top_k: int = 1, explain: bool = False) -> list[Answer]:
         """Answer questions about already-encoded images; question i is about image image_index[i].
@@ -104,6 +120,7 @@ class BundleEngine(DeviceEngine):
         index = torch.tensor(image_index if image_index is not None else [0] * len(questions), device=self.device)
         logits = self.model.answer(text, mask, images, index).logits  # (Bq, A)
         answers = ranked_answers(questions, logits.float().softmax(-1), self.model.answers, top_k)
+        self._judge(answers, images, index, text, mask)
         if explain:
             from ..run.explain import relevance_maps
 

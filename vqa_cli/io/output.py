@@ -26,6 +26,7 @@ def ask_document(image: str, engine, answers) -> dict:
     return {
         "schema": SCHEMA_VERSION,
         "image": image,
+        "image_in_domain": answers[0].image_in_domain if answers else None,
         "model": engine.model_info,
         "device": engine.device,
         "dtype": engine.dtype_name,
@@ -34,10 +35,26 @@ def ask_document(image: str, engine, answers) -> dict:
 
 
 def _answer_json(answer) -> dict:
-    doc = {"question": answer.question, "answer": answer.answer, "score": answer.score, "top_k": answer.top_k}
+    doc = {
+        "question": answer.question, "answer": answer.answer, "score": answer.score, "top_k": answer.top_k,
+        "question_in_domain": answer.question_in_domain,
+    }
     if answer.attention is not None:
         doc["attention"] = {"grid": [len(answer.attention), len(answer.attention[0])], "map": answer.attention}
     return doc
+
+
+def domain_warnings(image: str, engine, answers) -> list[str]:
+    """One line per input outside the model's domain: the image (once), then each such question."""
+    known = getattr(engine, "domain", None) or "its training data"
+    lines = []
+    if answers and answers[0].image_in_domain is False:
+        hint = " (for photos, try -m Salesforce/blip-vqa-base)"
+        lines.append(f"the image {image} looks unlike the {known} that {engine.name} knows; its answers may mean nothing{hint}")
+    for n, answer in enumerate(answers, start=1):
+        if answer.question_in_domain is False:
+            lines.append(f"question {n} ({answer.question!r}) is unlike the questions {engine.name} was trained on ({known})")
+    return lines
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]], numeric: set[str] = frozenset()) -> None:

@@ -33,6 +33,7 @@ class BatchOptions:
     fail_fast: bool = False
     window: int = WINDOW  # rows read ahead and grouped by image
     skip_ids: frozenset = frozenset()  # ids already answered (resume), as json-encoded strings
+    strict_domain: bool = False  # rows outside the model's domain become error records
 
 
 @dataclass
@@ -115,6 +116,8 @@ def record(row: Row, answer, top_k: int | None) -> dict:
     out["score"] = answer.score if answer else None
     if top_k:
         out["top_k"] = answer.top_k if answer else None
+    out["image_in_domain"] = answer.image_in_domain if answer else None
+    out["question_in_domain"] = answer.question_in_domain if answer else None
     out.update({k: v for k, v in row.extra.items() if k not in out and k != "error"})
     out["error"] = row.error
     return out
@@ -140,6 +143,9 @@ def run(
         stream = answer_stream(engine_factory, requests_of(opts), top_k=opts.top_k or 1, batch_size=opts.batch_size, window=opts.window)
         for answered in stream:
             for request, answer in answered:
+                if opts.strict_domain and answer is not None and (answer.image_in_domain is False or answer.question_in_domain is False):
+                    which = "image" if answer.image_in_domain is False else "question"
+                    request.error, answer = f"{which} outside the model's domain (--strict-domain)", None
                 request.data.error = request.error
                 rec = record(request.data, answer, opts.top_k)
                 write(rec)

@@ -197,7 +197,7 @@ def create_app(models: Models, *, host: str = "127.0.0.1", api_key: str | None =
             answers = await asyncio.wait_for(loop.run_in_executor(None, run), limits.timeout)
         except asyncio.TimeoutError:
             raise APIError(504, f"no answer within {limits.timeout:g} s", "server_error", "timeout") from None
-        return ask_document(None, served.engine, answers)
+        return {**ask_document(None, served.engine, answers), "images_in_domain": [a.image_in_domain for a in answers]}
 
     return app
 

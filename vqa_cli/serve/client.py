@@ -70,7 +70,11 @@ class RemoteEngine:
         if self.model:
             body["model"] = self.model
         self._document = self._request("POST", "/v1/answer", body)
-        return [Answer(a["question"], a["answer"], a["score"], a["top_k"]) for a in self._document["answers"]]
+        images_ok = self._document["images_in_domain"]
+        return [
+            Answer(a["question"], a["answer"], a["score"], a["top_k"], None, ok, a["question_in_domain"])
+            for a, ok in zip(self._document["answers"], images_ok)
+        ]
 
     def _described(self) -> dict:
         if self._document is None:

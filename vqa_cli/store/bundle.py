@@ -1,8 +1,9 @@
 """Model bundles: a folder with config.json, the head's safetensors and, optionally, encoders.
 
     models/shapes/
-      config.json          encoders, head hyper-parameters, answers, preprocessing, provenance
+      config.json          encoders, head hyper-parameters, answers, preprocessing, provenance, domain thresholds
       head.safetensors     the fusion head
+      domain.safetensors   (optional) the training data's feature statistics, for the domain guard
       image_encoder/       (optional) an encoder trained here, in Hugging Face format
       text_encoder/        (optional) likewise, with its tokenizer
 
@@ -21,6 +22,7 @@ from ..errors import ModelError
 FORMAT = "vqa-bundle/1"
 CONFIG = "config.json"
 HEAD_WEIGHTS = "head.safetensors"
+DOMAIN = "domain.safetensors"
 DEFAULT_MODEL = "shapes"
 
 
@@ -72,6 +74,7 @@ class Bundle:
     tokenizer: "object"
     preprocessing: "object"  # Preprocessing
     config: dict
+    domain: "object | None" = None  # model.domain.Domain, when the bundle has statistics
 
     @property
     def name(self) -> str:
@@ -132,7 +135,30 @@ def load(name_or_path: str, device: str = "cpu", dtype=None) -> Bundle:
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         raise ModelError(f"cannot load bundle {path}: {_first_line(e)}") from e
     model.eval().to(device=device, dtype=dtype)
-    return Bundle(path, model, tokenizer, Preprocessing.from_dict(config["preprocessing"]), config)
+    return Bundle(path, model, tokenizer, Preprocessing.from_dict(config["preprocessing"]), config, load_domain(path, config))
+
+
+def load_domain(path: Path, config: dict):
+    """The bundle's domain statistics, or None for a bundle made without them."""
+    if "domain" not in config or not (path / DOMAIN).is_file():
+        return None
+    from safetensors.torch import load_file
+
+    from ..model.domain import Domain
+
+    return Domain.from_saved(load_file(path / DOMAIN), config["domain"])
+
+
+def save_domain(path: Path, domain) -> None:
+    """Add domain statistics to a saved bundle: the tensors, then the thresholds in config.json."""
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().cpu().contiguous() for k, v in domain.tensors().items()}, path / (DOMAIN + ".tmp"))
+    (path / (DOMAIN + ".tmp")).replace(path / DOMAIN)
+    config = read_config(path)
+    config["domain"] = domain.settings()
+    (path / (CONFIG + ".tmp")).write_text(json.dumps(config, indent=2) + "\n")
+    (path / (CONFIG + ".tmp")).replace(path / CONFIG)
 
 
 def save(bundle: Bundle, out: Path, *, image_source: str = "", text_source: str = "") -> None:
@@ -163,6 +189,11 @@ def save(bundle: Bundle, out: Path, *, image_source: str = "", text_source: str 
             config[kind] = {**config.get(kind, {}), "source": source}
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.head.state_dict().items()}
     save_file(state, tmp / HEAD_WEIGHTS)
+    if bundle.domain is not None:
+        save_file({k: v.detach().cpu().contiguous() for k, v in bundle.domain.tensors().items()}, tmp / DOMAIN)
+        config["domain"] = bundle.domain.settings()
+    else:
+        config.pop("domain", None)
     (tmp / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
     keep = [p for p in ("README.md",) if (out / p).is_file()]
     for name in keep:  # a model card written by hand survives retraining

@@ -98,6 +98,11 @@ def train(opts: TrainOptions, report: Report = lambda line: None, progress=None)
                              image_source=opts.image_encoder if not run.built.from_scratch else "image_encoder", text_source=opts.text_encoder)
             state["step"] = step
             checkpoint.save(saved, run.modules(), optimizer, schedule, state)
+    if state["best_accuracy"] >= 0:
+        from .domain import fit_bundle
+
+        domain = fit_bundle(opts.out, opts.data, opts.domain_name, val_fraction=opts.val_fraction, seed=opts.seed)
+        report(f"domain statistics: images within {domain.image_threshold:.1f}, questions from {domain.question_threshold:.3f}")
     if not opts.keep_checkpoint:
         shutil.rmtree(saved, ignore_errors=True)
     return {"steps": state["step"], "best_val_accuracy": state["best_accuracy"], "minutes": (time.time() - started) / 60, "history": state["history"]}

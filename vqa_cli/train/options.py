@@ -62,6 +62,7 @@ class TrainOptions:
         (-1,), "Text encoder hidden states to use, comma-separated; 0 = word embeddings, -1 = last."
     )
     seed: int = option(0, "Seed of the initialisation and of the batch order.")
+    domain_name: str = option("its training data", "What the data shows, in words, for the domain guard's warnings (e.g. 'Shapes scenes').")
     device: str = option("cpu", "cpu, cuda, cuda:N, mps or auto [env: VQA_DEVICE; default: auto]", cli=False)
     keep_checkpoint: bool = option(False, "Keep OUT.checkpoint/ after finishing.", flag="--keep-checkpoint/--no-keep-checkpoint")
     init: Optional[str] = option(None, "Start from this bundle's weights (fine-tune or continue).")

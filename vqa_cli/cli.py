@@ -327,7 +327,7 @@ def _train_signature(command):
     helps = {f.name: f.metadata.get("help") for f in fields(TrainOptions)}
     keyword = inspect.Parameter.KEYWORD_ONLY
     params = [
-        inspect.Parameter("data", keyword, annotation=Annotated[str, typer.Argument(help=helps["data"])]),
+        inspect.Parameter("data", keyword, annotation=Annotated[str, typer.Argument(metavar="DATA", help=helps["data"])]),
         inspect.Parameter("out", keyword, annotation=Annotated[Path, typer.Option("--out", "-o", help=helps["out"])]),
     ]
     for f in cli_fields():

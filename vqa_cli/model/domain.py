@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 SHRINKAGE = 0.1  # covariance -> (1 - s) * covariance + s * (its mean variance) * I
-IMAGE_QUANTILE, IMAGE_MARGIN = 0.999, 1.5  # threshold: 1.5 x the 99.9th percentile of held-out distances
+IMAGE_QUANTILE, IMAGE_MARGIN = 0.999, 1.0  # threshold: the 99.9th percentile of held-out distances
 QUESTION_QUANTILE, QUESTION_MARGIN = 0.001, 0.03  # threshold: the 0.1th percentile of held-out similarities, minus 0.03
 CENTROIDS = 256
 

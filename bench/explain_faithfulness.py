@@ -36,6 +36,9 @@ def main() -> None:
         if not record["hit"]:
             print(f"miss: {record['question']} -> {record['answer']}; peak {record['peak']} outside {[round(v) for v in record['bbox']]}")
     print(f"{args.families}: peak inside the target object's box: {sum(r['hit'] for r in records)}/{len(records)} = {rate:.0%}")
+    if any(r["on_reference"] != r["hit"] for r in records):
+        on_reference = sum(r["on_reference"] for r in records)
+        print(f"{args.families}: peak inside the referenced object's box: {on_reference}/{len(records)} = {on_reference / len(records):.0%}")
 
 
 if __name__ == "__main__":

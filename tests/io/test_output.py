@@ -24,8 +24,9 @@ def test_plain_answers_one_line_each_and_top_k_tab_separated(capsys):
 def test_ask_document_schema(capsys):
     output.print_json(output.ask_document("img.png", FakeEngine(), ANSWERS))
     doc = json.loads(capsys.readouterr().out)
-    assert list(doc) == ["schema", "image", "model", "device", "dtype", "answers"]
-    assert doc["answers"][0] == {"question": "what?", "answer": "red", "score": 0.9, "top_k": ANSWERS[0].top_k}
+    assert list(doc) == ["schema", "image", "image_in_domain", "model", "device", "dtype", "answers"]
+    assert doc["image_in_domain"] is None  # this engine has no domain statistics
+    assert doc["answers"][0] == {"question": "what?", "answer": "red", "score": 0.9, "top_k": ANSWERS[0].top_k, "question_in_domain": None}
 
 
 def test_eval_table_when_piped_has_no_trailing_blanks(capsys):

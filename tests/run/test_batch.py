@@ -78,7 +78,7 @@ def test_output_formats(dataset, tiny_bundle, tmp_path):
     assert result.exit_code == 0 and result.stdout == ""
     table = list(csv.DictReader(out.open()))
     assert [r["answer"] for r in table] == [r["answer"] for r in as_jsonl]
-    assert list(table[0]) == ["id", "image", "question", "answer", "score", "note", "error"]
+    assert list(table[0]) == ["id", "image", "question", "answer", "score", "image_in_domain", "question_in_domain", "note", "error"]
 
 
 def test_bad_rows_become_error_records_and_the_rest_are_answered(dataset, tiny_bundle, tmp_path):

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 SHRINKAGE = 0.1  # covariance -> (1 - s) * covariance + s * (its mean variance) * I
-IMAGE_QUANTILE, IMAGE_MARGIN = 0.999, 1.0  # threshold: the 99.9th percentile of held-out distances
+IMAGE_QUANTILE = 0.999  # threshold: the 99.9th percentile of held-out distances, times 1 + 3/n for n held-out images
 QUESTION_QUANTILE, QUESTION_MARGIN = 0.001, 0.03  # threshold: the 0.1th percentile of held-out similarities, minus 0.03
 CENTROIDS = 256
 
@@ -81,7 +81,10 @@ def fit(images: Tensor, held_out_images: Tensor, questions: Tensor, held_out_que
     scale = covariance.diagonal().mean()
     shrunk = (1 - SHRINKAGE) * covariance + SHRINKAGE * scale * torch.eye(len(mean))
     domain = Domain(mean, torch.linalg.inv(shrunk), 0.0, kmeans(F.normalize(questions.float(), dim=-1), CENTROIDS, seed), 0.0, description)
-    domain.image_threshold = IMAGE_MARGIN * float(domain.image_distance(held_out_images).quantile(IMAGE_QUANTILE))
+    # With few held-out images the percentile is just their maximum; the allowance 3/n keeps a
+    # small bundle from refusing its own world, and all but vanishes for thousands of images.
+    allowance = 1 + 3 / max(len(held_out_images), 1)
+    domain.image_threshold = allowance * float(domain.image_distance(held_out_images).quantile(IMAGE_QUANTILE))
     domain.question_threshold = float(domain.question_similarity(held_out_questions).quantile(QUESTION_QUANTILE)) - QUESTION_MARGIN
     return domain
 

@@ -4,7 +4,8 @@ For each scene, ask one question, take the peak of the relevance map, map that g
 centre back to image pixels, and check it lies inside the right object's bounding box:
   query_color / query_shape: the object the question refers to;
   closest / furthest:        the object the answer describes (the one nearest to, or
-                             furthest from, the referenced object).
+                             furthest from, the referenced object); each record also says
+                             whether the peak lies on the referenced object instead.
 """
 
 from __future__ import annotations
@@ -20,22 +21,22 @@ RELATIONAL = ("closest", "furthest")
 
 
 def _question(scene, rng, families):
-    """(question, the object its answer is about), or None when the scene allows none."""
+    """(question, the object its answer is about, the object it refers to), or None when the scene allows none."""
     family = rng.choice(families)
     if family in ATTRIBUTE:
         refs = references(scene, color=family != "query_color", shape=family != "query_shape")
         if not refs:
             return None
         desc, obj = rng.choice(refs)
-        return f"what {'color' if family == 'query_color' else 'shape'} is the {desc.text()}?", obj
+        return f"what {'color' if family == 'query_color' else 'shape'} is the {desc.text()}?", obj, obj
     nearest = family == "closest"
-    pairs = [(d, related_object(scene, ref, nearest)) for d, ref in references(scene)]
-    pairs = [(d, target) for d, target in pairs if target is not None]
-    if not pairs:
+    triples = [(d, related_object(scene, ref, nearest), ref) for d, ref in references(scene)]
+    triples = [t for t in triples if t[1] is not None]
+    if not triples:
         return None
-    desc, target = rng.choice(pairs)
+    desc, target, ref = rng.choice(triples)
     word = "closest to" if nearest else "furthest from"
-    return f"what {rng.choice(('color', 'shape'))} is the object {word} the {desc.text()}?", target
+    return f"what {rng.choice(('color', 'shape'))} is the object {word} the {desc.text()}?", target, ref
 
 
 def peak_hit_rate(engine, scenes: int = 50, seed: int = 4242, families=ATTRIBUTE) -> tuple[float, list[dict]]:
@@ -49,7 +50,7 @@ def peak_hit_rate(engine, scenes: int = 50, seed: int = 4242, families=ATTRIBUTE
         posed = _question(scene, rng, families)
         if posed is None:  # no object can be named that way in this scene; take the next scene
             continue
-        question, obj = posed
+        question, obj, ref = posed
         embeds = engine.encode_images([render(scene)])
         (answer,) = engine.answer(embeds, [question], explain=True)
         grid = answer.attention
@@ -59,5 +60,8 @@ def peak_hit_rate(engine, scenes: int = 50, seed: int = 4242, families=ATTRIBUTE
         x, y = fx * IMAGE_SIZE, fy * IMAGE_SIZE
         x0, y0, x1, y1 = obj.bbox()
         hit = x0 <= x <= x1 and y0 <= y <= y1
-        records.append({"question": question, "answer": answer.answer, "peak": [x, y], "bbox": [x0, y0, x1, y1], "hit": hit})
+        rx0, ry0, rx1, ry1 = ref.bbox()
+        on_reference = rx0 <= x <= rx1 and ry0 <= y <= ry1
+        records.append({"question": question, "answer": answer.answer, "peak": [x, y], "bbox": [x0, y0, x1, y1], "hit": hit,
+                        "on_reference": on_reference})
     return sum(r["hit"] for r in records) / len(records), records

@@ -391,7 +391,9 @@ def domain_stats(
     with user_errors():
         from .train.domain import fit_bundle
 
-        found = fit_bundle(bundle, data, description, val_fraction=val_fraction, seed=seed)
+        import shlex
+
+        found = fit_bundle(bundle, data, description, val_fraction=val_fraction, seed=seed, command="vqa " + shlex.join(sys.argv[1:]))
         print(f"vqa: {bundle}: images in domain within distance {found.image_threshold:.2f}, "
               f"questions from similarity {found.question_threshold:.3f}", file=sys.stderr)
 

@@ -149,14 +149,16 @@ def load_domain(path: Path, config: dict):
     return Domain.from_saved(load_file(path / DOMAIN), config["domain"])
 
 
-def save_domain(path: Path, domain) -> None:
-    """Add domain statistics to a saved bundle: the tensors, then the thresholds in config.json."""
+def save_domain(path: Path, domain, command: str | None = None) -> None:
+    """Add domain statistics to a saved bundle: the tensors, then the thresholds (and the command) in config.json."""
     from safetensors.torch import save_file
 
     save_file({k: v.detach().cpu().contiguous() for k, v in domain.tensors().items()}, path / (DOMAIN + ".tmp"))
     (path / (DOMAIN + ".tmp")).replace(path / DOMAIN)
     config = read_config(path)
     config["domain"] = domain.settings()
+    if command:
+        config.setdefault("provenance", {})["domain_command"] = command
     (path / (CONFIG + ".tmp")).write_text(json.dumps(config, indent=2) + "\n")
     (path / (CONFIG + ".tmp")).replace(path / CONFIG)
 

@@ -20,7 +20,8 @@ MAX_IMAGES = 4000  # training images sampled for the statistics
 
 
 @torch.inference_mode()
-def fit_bundle(path: str, data: str, description: str, *, val_fraction: float = 0.05, seed: int = 0, batch: int = 64) -> Domain:
+def fit_bundle(path: str, data: str, description: str, *, val_fraction: float = 0.05, seed: int = 0, batch: int = 64,
+               command: str | None = None) -> Domain:
     """Compute and save the domain statistics of the bundle at `path` from the rows of `data`."""
     from ..backends.bundle import BundleEngine
 
@@ -46,5 +47,5 @@ def fit_bundle(path: str, data: str, description: str, *, val_fraction: float = 
         return torch.cat([pool_question(*engine.question_features(texts[s : s + 256])) for s in range(0, len(texts), 256)])
 
     domain = fit(images(train_ids), images(held_ids), questions(train_ids), questions(held_ids), description, seed)
-    bundles.save_domain(Path(path), domain)
+    bundles.save_domain(Path(path), domain, command)
     return domain

@@ -55,7 +55,7 @@ def main() -> None:
     families = args.families.split(",")
     with open(args.data / "questions.csv", newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["family"] in families]
-    errors: dict[tuple[int, int], list] = {}
+    errors: dict[tuple[str, int, int], list] = {}
     for row in rows[: args.limit]:
         target = referenced_object(row["question"], row["family"], scenes[row["image"]])
         if target is None:
@@ -66,24 +66,24 @@ def main() -> None:
             text = model.encode_text(tokens["input_ids"], tokens["attention_mask"])
             out = model.answer(text, tokens["attention_mask"], image, output_attentions=True)
             h, w = image.grid
-            positions = [grid_centres(h, w, "cpu")]  # grid tokens, then object tokens (registers have none)
-            if image.objects is not None:
-                positions.append(image.objects.centres[0])
-            positions = torch.cat(positions)  # (P, 2)
-            for b, attention in enumerate(out.cross_attentions):  # (1, H, Tq, Ti)
-                placed = attention[0, :, :, image.prefix : image.prefix + len(positions)]  # (H, Tq, P)
-                focus = placed @ positions / placed.sum(-1, keepdim=True) * 256  # (H, Tq, 2) in pixels
-                error = focus - torch.tensor([target["x"], target["y"]])  # (H, Tq, 2)
-                best = (error**2).sum(-1).argmin(-1)  # (H,) the token nearest the object
-                for head in range(attention.shape[1]):
-                    errors.setdefault((b, head), []).append(error[head, best[head]])
+            looks = [("grid", out.cross_attentions, image.prefix, grid_centres(h, w, "cpu"))]
+            if out.object_attentions:  # the object tokens' own cross-attention, over their detected centres
+                looks.append(("objects", out.object_attentions, 0, image.objects.centres[0]))
+            for kind, attentions, start, positions in looks:
+                for b, attention in enumerate(attentions):  # (1, H, Tq, S)
+                    placed = attention[0, :, :, start : start + len(positions)]  # (H, Tq, P)
+                    focus = placed @ positions / placed.sum(-1, keepdim=True).clamp(min=1e-9) * 256  # (H, Tq, 2) px
+                    error = focus - torch.tensor([target["x"], target["y"]])  # (H, Tq, 2)
+                    best = (error**2).sum(-1).argmin(-1)  # (H,) the token nearest the object
+                    for head in range(attention.shape[1]):
+                        errors.setdefault((kind, b, head), []).append(error[head, best[head]])
     print(f"{len(next(iter(errors.values())))} questions ({args.families}), model {bundle.name}")
-    print("block head  mean error (x, y) px  spread median  p90")
-    for (b, h), values in sorted(errors.items()):
+    print("attention block head  mean error (x, y) px  spread median  p90")
+    for (kind, b, h), values in sorted(errors.items()):
         v = torch.stack(values)
         mean = v.mean(0)
         spread = (v - mean).norm(dim=-1).sort().values
-        print(f"{b:5d} {h:4d}  ({mean[0]:6.1f}, {mean[1]:6.1f})       {spread[len(spread) // 2]:6.1f}  {spread[int(len(spread) * 0.9)]:6.1f}")
+        print(f"{kind:9s} {b:5d} {h:4d}  ({mean[0]:6.1f}, {mean[1]:6.1f})       {spread[len(spread) // 2]:6.1f}  {spread[int(len(spread) * 0.9)]:6.1f}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import hmac
 import ipaddress
 import math
@@ -64,6 +65,26 @@ def error_response(status: int, message: str, kind: str = "invalid_request_error
 SESSIONS = 16  # CLI sessions whose question caches a model keeps, least recently used dropped first
 
 
+@dataclass
+class Session:
+    """One CLI run's state: its engine view (question cache) and the images it encoded last.
+
+    The stream asks a chunk's questions in several calls about the same images; keeping the
+    last encoding means each image is still encoded once, as in a local run.
+    """
+
+    engine: object
+    images_key: str | None = None
+    embeds: object = None
+
+    def encode(self, images: list[str]):
+        key = hashlib.sha256("\n".join(images).encode()).hexdigest()
+        if key != self.images_key:
+            self.embeds = self.engine.encode_images([open_image("request", image_bytes(image)) for image in images])
+            self.images_key = key
+        return self.embeds
+
+
 class Served:
     """One model: its engine, the batcher that merges concurrent requests, and the CLI sessions."""
 
@@ -71,12 +92,12 @@ class Served:
         self.engine = engine
         self.batcher = Batcher(engine)
         self.lock = threading.Lock()  # one exact replay at a time: the two cores are better used in series
-        self._sessions: OrderedDict[str, object] = OrderedDict()
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
 
-    def session(self, key: str):
+    def session(self, key: str) -> Session:
         with self.lock:
             if key not in self._sessions:
-                self._sessions[key] = self.engine.session()
+                self._sessions[key] = Session(self.engine.session())
                 while len(self._sessions) > SESSIONS:
                     self._sessions.popitem(last=False)
             self._sessions.move_to_end(key)
@@ -186,12 +207,12 @@ def create_app(models: Models, *, host: str = "127.0.0.1", api_key: str | None =
             raise APIError(400, "image_index must give, for each question, an index into images")
         loop = asyncio.get_running_loop()
         served = await loop.run_in_executor(None, models.get, body.model)
-        pictures = [await loop.run_in_executor(None, open_image, "request", image_bytes(image)) for image in body.images]
 
         def run():
-            engine = served.session(body.session)
+            session = served.session(body.session)
             with served.lock:
-                return engine.answer(engine.encode_images(pictures), body.questions, body.image_index, top_k=min(body.top_k, limits.max_top_k))
+                embeds = session.encode(body.images)
+                return session.engine.answer(embeds, body.questions, body.image_index, top_k=min(body.top_k, limits.max_top_k))
 
         try:
             answers = await asyncio.wait_for(loop.run_in_executor(None, run), limits.timeout)

@@ -174,12 +174,11 @@ def train_step(run: Run, batch_images: torch.Tensor, optimizer, params) -> dict:
     run.modules().train()
     logits, labels, rows, image = forward(run, batch_images, given_centres=True)
     loss = answer_loss(logits, labels)
-    if run.targets is not None:
-        objects = run.data.objects
-        centres, mask = objects.centres[batch_images].to(run.device), objects.mask[batch_images].to(run.device)
-        targets = {n: t[batch_images].to(run.device) for n, t in objects.targets.items()}
-        loss = loss + run.opts.object_loss_weight * run.targets.loss(image.objects.object_tokens, targets)
-        loss = loss + run.opts.detection_loss_weight * detection_loss(image.objects, centres, mask)
+    if run.targets is not None:  # the object tokens sit at the annotated centres, which forward() passed in
+        objects = image.objects
+        targets = {n: t[batch_images].to(run.device) for n, t in run.data.objects.targets.items()}
+        loss = loss + run.opts.object_loss_weight * run.targets.loss(objects.object_tokens, targets)
+        loss = loss + run.opts.detection_loss_weight * detection_loss(objects, objects.centres, objects.found)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(params, 1.0)

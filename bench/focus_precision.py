@@ -46,7 +46,7 @@ def main() -> None:
     import torch
 
 
-    from vqa_cli.model.fusion import grid_centres
+    from vqa_cli.model.layers import grid_centres
 
     torch.set_num_threads(1)
     bundle = bundles.load(args.model)
@@ -66,9 +66,11 @@ def main() -> None:
             text = model.encode_text(tokens["input_ids"], tokens["attention_mask"])
             out = model.answer(text, tokens["attention_mask"], image, output_attentions=True)
             h, w = image.grid
-            looks = [("grid", out.cross_attentions, image.prefix, grid_centres(h, w, "cpu"))]
-            if out.object_attentions:  # the object tokens' own cross-attention, over their detected centres
-                looks.append(("objects", out.object_attentions, 0, image.objects.centres[0]))
+            grid_looks = [look.weights for look in out.looks if look.grid is not None]
+            object_looks = [look.weights for look in out.looks if look.objects is not None]
+            looks = [("grid", grid_looks, image.prefix, grid_centres(h, w, "cpu"))]
+            if object_looks:  # the object tokens' own cross-attention, over their detected centres
+                looks.append(("objects", object_looks, 0, image.objects.centres[0]))
             for kind, attentions, start, positions in looks:
                 for b, attention in enumerate(attentions):  # (1, H, Tq, S)
                     placed = attention[0, :, :, start : start + len(positions)]  # (H, Tq, P)

@@ -137,6 +137,34 @@ def test_train_options_come_from_their_single_definition():
     assert "[default: 128" in result.stdout  # --width: HeadConfig's default
 
 
+@pytest.mark.parametrize("fusion", ["cross", "early", "late", "hybrid"])
+def test_every_fusion_trains_saves_and_answers_through_the_cli(fusion, shapes_data, tiny_text_folder, tmp_path):
+    from vqa_cli.store import bundle as bundles
+
+    out = tmp_path / fusion
+    trained = run("train", str(shapes_data / "questions.csv"), "--out", str(out), "--fusion", fusion, "--steps", "5",
+                  "--text-encoder", str(tiny_text_folder), "--image-size", "32", "--width", "16", "--heads", "2",
+                  "--images-per-batch", "4", "--scenes", str(shapes_data / "scenes.json"), "--eval-every", "5")
+    assert trained.exit_code == 0, trained.output
+    config = bundles.read_config(out)
+    assert config["head"]["fusion"] == fusion and config["kind"] == {"cross": "cross-attention"}.get(fusion, f"{fusion}-fusion")
+    image = str(next((shapes_data / "images").iterdir()))
+    answered = run("ask", "-m", str(out), "--json", image, "how many circles are there?")
+    assert answered.exit_code == 0, answered.output
+    record = json.loads(answered.stdout)
+    assert record["model"]["kind"] == config["kind"] and record["answers"][0]["answer"] in config["answers"]
+    explained = run("ask", "-m", str(out), image, "how many circles are there?", "--explain", str(tmp_path / "why.png"))
+    if fusion == "late":
+        assert explained.exit_code == 1 and "has no attention from the question to the image" in explained.output
+    else:
+        assert explained.exit_code == 0 and (tmp_path / "why.png").exists()
+
+
+def test_an_unknown_fusion_is_a_usage_error(shapes_data, tmp_path):
+    result = run("train", str(shapes_data / "questions.csv"), "--out", str(tmp_path / "x"), "--fusion", "mixed")
+    assert result.exit_code == 2 and "mixed" in result.output and "cross" in result.output
+
+
 def _installed_vqa() -> str:
     return str(Path(sys.executable).parent / "vqa")
 

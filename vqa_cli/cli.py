@@ -294,6 +294,7 @@ def train(data: str, out: Path, device: str | None, **values) -> None:
     for training only.
     """
     with user_errors():
+        import enum
         import platform
         import shlex
 
@@ -302,6 +303,7 @@ def train(data: str, out: Path, device: str | None, **values) -> None:
         from .train.loop import train as run_training
         from .train.options import TrainOptions
 
+        values = {k: v.value if isinstance(v, enum.Enum) else v for k, v in values.items()}
         opts = TrainOptions(
             data=data, out=str(out), device=choose_device(device), **values,
             provenance={"command": "vqa " + shlex.join(sys.argv[1:]), "machine": platform.platform()},
@@ -317,6 +319,7 @@ def train(data: str, out: Path, device: str | None, **values) -> None:
 
 def _train_signature(command):
     """Give `train` one CLI option per TrainOptions field (train/options.py), declared there once."""
+    import enum
     import inspect
     import typing
     from dataclasses import fields
@@ -335,6 +338,9 @@ def _train_signature(command):
         default = f.default
         if kind == tuple[int, ...]:
             kind, extra["parser"], default = str, parse_int_list, ",".join(str(v) for v in f.default)
+        if "choices" in extra:  # typer shows an Enum's values as [a|b|c] and rejects others with exit 2
+            kind = enum.Enum(f.name.title(), {c: c for c in extra.pop("choices")}, type=str)
+            default = kind(default)
         option = typer.Option(*flags, help=f.metadata["help"], **extra)
         params.append(inspect.Parameter(f.name, keyword, default=default, annotation=Annotated[kind, option]))
     params.append(inspect.Parameter("device", keyword, default=None, annotation=DeviceOption))

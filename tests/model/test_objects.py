@@ -3,7 +3,7 @@
 import torch
 
 from vqa_cli.model.config import HeadConfig
-from vqa_cli.model.fusion import FusionHead
+from vqa_cli.model.head import FusionHead
 from vqa_cli.model.objects import ObjectTokens, peaks
 
 

@@ -17,7 +17,7 @@ def test_one_image_many_questions_equals_one_each():
         with_attentions = model.answer(text, mask, image, torch.tensor([0, 0]), output_attentions=True)
     torch.testing.assert_close(together[1:], alone)
     torch.testing.assert_close(with_attentions.logits, together)
-    assert len(with_attentions.cross_attentions) == model.config.layers
+    assert len([look for look in with_attentions.looks if look.grid is not None]) == model.config.layers
 
 
 def test_frozen_text_encoder_stays_in_eval_mode_and_untrainable():

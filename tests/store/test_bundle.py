@@ -60,6 +60,32 @@ def test_bundles_made_before_object_tokens_still_load_as_grid_heads(tiny_bundle,
     assert torch.equal(answer_logits(bundles.load(str(old))), answer_logits(bundles.load(str(tiny_bundle))))
 
 
+def test_bundles_made_before_the_fusion_choice_load_as_cross(tiny_bundle, tmp_path):
+    """Their config has no head.fusion and their weights say blocks.N.*, not fusion.blocks.N.*."""
+    import json
+    import shutil
+
+    from safetensors.torch import save_file
+
+    old = tmp_path / "old"
+    shutil.copytree(tiny_bundle, old)
+    config = json.loads((old / "config.json").read_text())
+    config["head"].pop("fusion")
+    (old / "config.json").write_text(json.dumps(config))
+    state = load_file(old / "head.safetensors")
+    assert any(k.startswith("fusion.blocks.") for k in state)
+    save_file({k.removeprefix("fusion."): v for k, v in state.items()}, old / "head.safetensors")
+    loaded = bundles.load(str(old))
+    assert loaded.model.config.fusion == "cross"
+    assert torch.equal(answer_logits(loaded), answer_logits(bundles.load(str(tiny_bundle))))
+
+
+def test_the_shipped_bundle_is_a_cross_fusion_and_says_so():
+    config = bundles.read_config(bundles.find("shapes"))
+    assert config["kind"] == "cross-attention"
+    assert bundles.load("shapes").model.config.fusion == "cross"
+
+
 def test_different_weights_give_different_answers(tmp_path):
     a = bundles.load(str(save_tiny_bundle(tmp_path / "a", seed=1)))
     b = bundles.load(str(save_tiny_bundle(tmp_path / "b", seed=2)))

@@ -54,3 +54,18 @@ def test_objects_without_scenes_is_a_one_line_error(shapes_data, tiny_text_folde
 
     with pytest.raises(InputError, match="--objects needs --scenes"):
         train(options(shapes_data, tmp_path / "x", tiny_text_folder, objects=4))
+
+
+@pytest.mark.parametrize("fusion", ["early", "late", "hybrid"])
+def test_every_fusion_trains_and_round_trips_exactly(fusion, shapes_data, tiny_text_folder, tmp_path):
+    """A few steps with objects; the saved bundle gives the very logits of a save-and-load of itself."""
+    import torch
+
+    from tests.store.test_bundle import answer_logits
+
+    out = tmp_path / fusion
+    train(options(shapes_data, out, tiny_text_folder, fusion=fusion, scenes=str(shapes_data / "scenes.json"), steps=6, eval_every=3))
+    first = bundles.load(str(out))
+    assert first.model.config.fusion == fusion and first.model.config.objects == 8
+    bundles.save(first, tmp_path / "again")
+    assert torch.equal(answer_logits(first), answer_logits(bundles.load(str(tmp_path / "again"))))

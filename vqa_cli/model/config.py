@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+# How the question meets the image (model/fusion/), and the "kind" a bundle of each reports.
+FUSIONS = {"cross": "cross-attention", "early": "early-fusion", "late": "late-fusion", "hybrid": "hybrid-fusion"}
+
 
 @dataclass
 class HeadConfig:
@@ -12,7 +15,8 @@ class HeadConfig:
     num_answers: int  # size of the answer vocabulary
     width: int = 128  # D: the common width both encoders are projected to
     heads: int = 4  # H: attention heads in every attention layer
-    layers: int = 3  # fusion blocks: question self-attention, cross-attention to the image, MLP
+    fusion: str = "cross"  # one of FUSIONS; bundles from before there was a choice are "cross"
+    layers: int = 3  # depth of the fusion: cross blocks, early joint layers, late question layers, hybrid hops
     image_layers: int = 2  # self-attention blocks over the image tokens first, so objects can relate to each other
     mlp_ratio: float = 2.0  # hidden width of each MLP, as a multiple of D
     dropout: float = 0.0  # on attention outputs and MLPs; the Shapes world has fresh scenes, so none is needed

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import HeadConfig
-from .fusion import POSITION_FEATURES, ImageBlock, fourier_features
+from .layers import POSITION_FEATURES, Block, fourier_features
 
 THRESHOLD = 0.5  # objectness a detection needs
 FAR_MASK = -1e4  # added to the logits of empty object slots (finite, so a slot with no objects stays defined)
@@ -83,7 +83,7 @@ class ObjectTokens(nn.Module):
         self.k = cfg.objects
         self.finder = ObjectFinder(D)
         self.position = nn.Sequential(nn.Linear(POSITION_FEATURES, D), nn.GELU(), nn.Linear(D, D))
-        self.blocks = nn.ModuleList(ImageBlock(cfg) for _ in range(cfg.object_layers))
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.object_layers))
         self.norm = nn.LayerNorm(D)
         # Logit slope per unit of distance (image widths): even heads prefer the nearest others,
         # odd heads the furthest; 150 is sharp enough to single out an object 10 px nearer at 256 px.

@@ -10,7 +10,8 @@ from torch import Tensor, nn
 
 from .config import HeadConfig
 from .encoders import ImageEncoder, TextEncoder
-from .fusion import FusionHead, HeadOutput, ImageEmbeds
+from .embeds import HeadOutput, ImageEmbeds
+from .head import FusionHead
 
 
 class VQAModel(nn.Module):
@@ -66,6 +67,6 @@ class VQAModel(nn.Module):
         text_mask: Tensor,  # (Bq, Tq)
         image: ImageEmbeds,
         image_index: Tensor | None = None,  # (Bq,); None: question i is about image i
-        output_attentions: bool = False,  # also return each fusion block's cross-attention weights
+        output_attentions: bool = False,  # also return the fusion's looks at the image (embeds.Look)
     ) -> HeadOutput:
         return self.head(text, text_mask, image, image_index, output_attentions)

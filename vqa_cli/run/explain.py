@@ -1,28 +1,34 @@
-"""Where the model looked: relevance maps from the fusion head's cross-attention.
+"""Where the model looked: relevance maps from the fusion's attention to the image.
 
 How the map is made (gradient-weighted attention, after Chefer et al., 2021):
-  for every fusion block, every head and every question token, take the cross-attention
-  weights A over the image tokens and the gradient G of the chosen answer's logit with
-  respect to A; keep A * G where it is positive (attention that raised the answer), sum
-  over blocks, heads and question tokens, keep the image's grid tokens (dropping CLS and
-  register tokens), and scale to [0, 1]. Plain attention shows where the model looked;
-  the gradient weighting keeps only the looks that mattered for this answer.
+  for every look the fusion took at the image (each cross-attention of cross and hybrid
+  fusion; the question's rows of each joint layer of early fusion), every head and every
+  query, take the attention weights A over the image tokens and the gradient G of the
+  chosen answer's logit with respect to A; keep A * G where it is positive (attention that
+  raised the answer), sum, keep the image's grid tokens (dropping CLS and register tokens)
+  and object tokens, and scale to [0, 1]. Plain attention shows where the model looked;
+  the gradient weighting keeps only the looks that mattered for this answer. Late fusion
+  has no attention between the sides, so it has no map.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 def relevance_maps(model, text, text_mask, image, image_index, answer_index, offset=(0.0, 0.0)) -> torch.Tensor:
     """(Bq, h, w) maps in [0, 1] for the answers `answer_index` (Bq,) of each question.
 
-    Relevance that lands on an object token is added to the grid cell that looks nearest its
-    centre (`offset` from grid_offset), so the map shows the object the answer came from.
+    Every fusion reports its looks at the image (model/embeds.Look): which attention
+    weights they are, and which of their keys are grid cells or object tokens. Relevance on
+    a coarser grid is spread over the cells it covers; relevance that lands on an object
+    token is added to the grid cell that looks nearest its centre (`offset` from
+    grid_offset), so the map shows the object the answer came from.
     """
-    if image.grid is None:
-        from ..errors import ModelError
+    from ..errors import ModelError
 
+    if image.grid is None:
         raise ModelError("this model's image tokens do not lie on a grid, so there is nothing to draw")
     h, w = image.grid
     with torch.inference_mode(False), torch.enable_grad():
@@ -32,24 +38,24 @@ def relevance_maps(model, text, text_mask, image, image_index, answer_index, off
         per_question = image.select(image_index).clone()
         text, text_mask = text.clone(), text_mask.clone()
         out = model.answer(text, text_mask.bool(), per_question, output_attentions=True)
+        if not out.looks:
+            raise ModelError(f"this model's fusion ({model.config.fusion}) has no attention from the question to the image, "
+                             "so --explain has nothing to draw")
         chosen = out.logits.gather(1, answer_index.clone()[:, None]).sum()
-        weights = out.cross_attentions + (out.object_attentions or [])
-        grads = torch.autograd.grad(chosen, weights)
-    blocks = len(out.cross_attentions)
-    mask = text_mask.to(grads[0].dtype)[:, None, :, None]  # (Bq, 1, Tq, 1)
-
-    def relevance(pairs) -> torch.Tensor:  # summed over blocks, heads and question tokens: (Bq, S)
-        total = sum((attention.detach() * grad).clamp(min=0) for attention, grad in pairs)  # (Bq, H, Tq, S)
-        return (total * mask).sum(dim=(1, 2))
-
-    on_grid = relevance(zip(weights[:blocks], grads[:blocks]))  # (Bq, Ti + R)
-    grid = on_grid[:, image.prefix : image.prefix + h * w].reshape(-1, h, w).clone()  # (Bq, h, w)
-    if out.object_attentions:
-        objects = per_question.objects
-        on_objects = relevance(zip(weights[blocks:], grads[blocks:]))[:, : objects.centres.shape[1]]  # (Bq, K)
-        splat(grid, on_objects * objects.found.to(grid.dtype), objects.centres, offset)
+        grads = torch.autograd.grad(chosen, [look.weights for look in out.looks])
+    grid = torch.zeros(len(text), h, w)
+    for look, grad in zip(out.looks, grads):
+        # Attention that raised the answer, summed over heads and the queries that count: (Bq, S)
+        relevance = (look.weights.detach() * grad).clamp(min=0)[:, :, look.queries or slice(None)].sum(dim=(1, 2)).float()
+        if look.grid is not None and look.grid.stop > look.grid.start:
+            gh, gw = look.grid_shape
+            cells = relevance[:, look.grid].reshape(-1, 1, gh, gw)
+            grid += F.interpolate(cells, size=(h, w), mode="nearest")[:, 0] * (gh * gw) / (h * w)
+        if look.objects is not None:
+            objects = per_question.objects
+            splat(grid, relevance[:, look.objects] * objects.found.float(), objects.centres, offset)
     peak = grid.flatten(1).max(dim=1).values.clamp(min=1e-12)[:, None, None]
-    return (grid / peak).float()
+    return grid / peak
 
 
 def splat(grid: torch.Tensor, values: torch.Tensor, centres: torch.Tensor, offset=(0.0, 0.0)) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelError
+from ..model.config import FUSIONS
 
 FORMAT = "vqa-bundle/1"
 CONFIG = "config.json"
@@ -86,7 +87,7 @@ def new_config(head: dict, answers: list[str], preprocessing: dict, *, image_enc
     `saved_inside: true` (the encoder is written into the bundle)."""
     return {
         "format": FORMAT,
-        "kind": "cross-attention",
+        "kind": FUSIONS[head.get("fusion", "cross")],
         "image_encoder": image_encoder,
         "text_encoder": text_encoder,
         "head": head,
@@ -130,12 +131,20 @@ def load(name_or_path: str, device: str = "cpu", dtype=None) -> Bundle:
             HeadConfig.from_dict(config["head"]),
             config["answers"],
         )
-        model.head.load_state_dict(load_file(path / HEAD_WEIGHTS))
+        model.head.load_state_dict(upgrade_head_state(load_file(path / HEAD_WEIGHTS)))
         tokenizer = AutoTokenizer.from_pretrained(text_source)
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         raise ModelError(f"cannot load bundle {path}: {_first_line(e)}") from e
     model.eval().to(device=device, dtype=dtype)
     return Bundle(path, model, tokenizer, Preprocessing.from_dict(config["preprocessing"]), config, load_domain(path, config))
+
+
+def upgrade_head_state(state: dict) -> dict:
+    """Head weights saved before the fusion was a choice (no "fusion." keys) are a cross fusion's:
+    their blocks.N.* are today's fusion.blocks.N.*."""
+    if any(key.startswith("fusion.") for key in state):
+        return state
+    return {("fusion." + key if key.startswith("blocks.") else key): value for key, value in state.items()}
 
 
 def load_domain(path: Path, config: dict):
@@ -167,7 +176,7 @@ def save(bundle: Bundle, out: Path, *, image_source: str = "", text_source: str 
     """Write a bundle atomically: to a sibling temp folder, then swap it in.
 
     An encoder that was trained is saved inside the bundle; a frozen pretrained one is
-    referenced by its source (hub id or path) only.
+    referenced by its source (hub id or path) only: the one given, else the config's.
     """
     from safetensors.torch import save_file
 
@@ -188,7 +197,7 @@ def save(bundle: Bundle, out: Path, *, image_source: str = "", text_source: str 
                 bundle.tokenizer.save_pretrained(tmp / kind)
             config[kind] = {**config[kind], "source": kind}
         else:
-            config[kind] = {**config.get(kind, {}), "source": source}
+            config[kind] = {**config.get(kind, {}), "source": source or config.get(kind, {}).get("source", "")}
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.head.state_dict().items()}
     save_file(state, tmp / HEAD_WEIGHTS)
     if bundle.domain is not None:

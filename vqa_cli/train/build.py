@@ -58,7 +58,7 @@ def model(opts: TrainOptions, answers: list[str]) -> Built:
     head = HeadConfig(
         image_dim=feature_width(image_model.config),
         text_dim=feature_width(text_model.config) * len(opts.text_layers),
-        num_answers=len(answers), width=opts.width, layers=opts.layers, image_layers=opts.image_layers,
+        num_answers=len(answers), fusion=opts.fusion, width=opts.width, layers=opts.layers, image_layers=opts.image_layers,
         heads=opts.heads, text_layers=tuple(opts.text_layers), objects=opts.object_tokens, object_layers=opts.object_layers,
     )
     torch.manual_seed(opts.seed)

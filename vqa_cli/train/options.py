@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Optional
 
-from ..model.config import HeadConfig
+from ..model.config import FUSIONS, HeadConfig
 
 _HEAD_DEFAULTS = {f.name: f.default for f in fields(HeadConfig) if f.default is not MISSING}
 
 
 def option(default, help: str, *, flag: str | None = None, cli: bool = True, **limits):
-    """A training option. `flag` overrides the CLI spelling (e.g. '--x/--no-x'); limits go to typer (min=1)."""
+    """A training option. `flag` overrides the CLI spelling (e.g. '--x/--no-x'); limits go to typer (min=1),
+    except `choices`, the only values allowed."""
     return field(default=default, metadata={"help": help, "flag": flag, "cli": cli, "limits": limits})
 
 
@@ -48,8 +49,12 @@ class TrainOptions:
     weight_decay: float = option(0.05, "AdamW weight decay.")
     val_fraction: float = option(0.05, "Share of images held out for validation.")
     eval_every: int = option(500, "Validate (and keep the best bundle) every N steps.", min=1)
+    fusion: str = head_option(
+        "fusion", "How the question meets the image: cross (cross-attention blocks), early (one joint transformer, "
+        "as ViLT), late (pooled vectors, product and MLP) or hybrid (stacked attention hops, as SAN).", choices=tuple(FUSIONS)
+    )
     width: int = head_option("width", "Width D of the fusion head.", min=8)
-    layers: int = head_option("layers", "Fusion blocks.", min=1)
+    layers: int = head_option("layers", "Depth of the fusion: cross blocks, early joint layers, late question layers, hybrid hops.", min=1)
     image_layers: int = head_option("image_layers", "Self-attention blocks over image tokens.", min=0)
     heads: int = head_option("heads", "Attention heads.", min=1)
     objects: Optional[int] = option(

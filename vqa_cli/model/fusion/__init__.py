@@ -1,0 +1,29 @@
+"""How the question meets the image: four fusion strategies behind one interface.
+
+HeadConfig.fusion names one (`vqa train --fusion`); each is a module of its own here:
+    cross   the question's tokens cross-attend to the image, block after block (the default)
+    early   one transformer over [CLS; question; image] tokens together, as ViLT does
+    late    each side pooled to a vector on its own, joined by a product and an MLP
+    hybrid  stacked attention hops from the pooled question (SAN), joined as late fusion is
+
+Every fusion is called as fusion(text, text_mask, image, image_index, looks):
+    text (Bq, Tq, D) and text_mask (Bq, Tq) from the head's text side, image an ImageEmbeds of
+    Bi images, image_index (Bq,) the image of each question (None: image i for question i),
+    looks a list to append the Looks it takes at the image to, or None;
+and returns the states the answer is read from, (Bq, T, D), with their (Bq, T) mask.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from ..config import FUSIONS, HeadConfig
+
+_CLASSES = {"cross": "CrossFusion", "early": "EarlyFusion", "late": "LateFusion", "hybrid": "HybridFusion"}
+assert tuple(_CLASSES) == tuple(FUSIONS)
+
+
+def build_fusion(cfg: HeadConfig):
+    if cfg.fusion not in _CLASSES:
+        raise ValueError(f"unknown fusion {cfg.fusion!r}; expected one of {', '.join(FUSIONS)}")
+    return getattr(import_module(f".{cfg.fusion}", __name__), _CLASSES[cfg.fusion])(cfg)

@@ -8,6 +8,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
+import click
 import typer
 
 from .errors import EXIT_ERROR, InputError, VQAError
@@ -167,6 +168,11 @@ class OutputFormat(str, Enum):
     csv = "csv"
 
 
+class BatchEngine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 class InputFormat(str, Enum):
     csv = "csv"
     jsonl = "jsonl"
@@ -178,7 +184,7 @@ def batch(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.jsonl,
     input_format: Annotated[Optional[InputFormat], typer.Option("--input-format", help="Default: from the extension.")] = None,
-    image_root: Annotated[Optional[Path], typer.Option("--image-root", help="Resolve relative image paths here (default: the input's folder).")] = None,
+    image_root: Annotated[Optional[str], typer.Option("--image-root", help="Resolve relative image paths here, a folder or a URI such as s3://bucket/images (default: the input's folder).")] = None,
     model: ModelOption = "shapes",
     top_k: Annotated[Optional[int], typer.Option("--top-k", min=1, help="Add a top_k list of N answers to each record.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Questions fused per forward pass.")] = 64,
@@ -190,11 +196,25 @@ def batch(
     device: DeviceOption = None,
     dtype: DtypeOption = "auto",
     server: ServerOption = None,
+    engine: Annotated[BatchEngine, typer.Option("--engine", help="local: this process. ray: a pool of Ray Data actors (pip install 'vqa-cli[ray]').")] = BatchEngine.local,
+    ray_address: Annotated[
+        Optional[str], typer.Option("--ray-address", envvar="RAY_ADDRESS", help="With --engine ray: join this cluster ('auto': the running one). Default: a local instance.")
+    ] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="With --engine ray: actors. Default: as many as leave a CPU free.")] = None,
+    cpus_per_worker: Annotated[float, typer.Option("--cpus-per-worker", min=0.5, help="With --engine ray: CPUs (and torch threads) per actor.")] = 1.0,
+    gpus_per_worker: Annotated[float, typer.Option("--gpus-per-worker", min=0, help="With --engine ray: GPUs per actor.")] = 0.0,
+    stall_timeout: Annotated[float, typer.Option("--stall-timeout", min=1, help="With --engine ray: fail after this many seconds without progress.")] = 600.0,
 ) -> None:
     """Answer every row of INPUT; one record per row, in input order.
 
     Exit code 0 when every row was answered, 1 when any row failed (its record has "error").
+    With --engine ray the rows are answered by a pool of Ray Data actors, locally or on a
+    cluster, and the records are the same, in the same order.
     """
+    if engine == BatchEngine.ray and (shard or server):
+        raise click.UsageError(f"{'--shard' if shard else '--server'} does not go with --engine ray: Ray shares the rows out itself")
+    if engine == BatchEngine.local and (workers or gpus_per_worker):
+        raise click.UsageError("--workers and --gpus-per-worker need --engine ray")
     with user_errors():
         from .io.progress import progress_bar
         from .io.records import WRITERS, answered_ids
@@ -216,9 +236,14 @@ def batch(
         try:
             with progress_bar() as progress:
                 task = progress.add_task("answering", total=None, status="")
-                summary = run_batch(
-                    lambda: _engine(model, device, dtype, server), opts, writer.write, lambda n: progress.update(task, advance=n)
-                )
+                advance = lambda n: progress.update(task, advance=n)  # noqa: E731
+                if engine == BatchEngine.ray:
+                    from .distributed.ray_data import RayOptions, run as run_ray
+
+                    ray_opts = RayOptions(ray_address, workers, cpus_per_worker, gpus_per_worker, stall_timeout)
+                    summary = run_ray(model, device, dtype, opts, ray_opts, writer.write, advance)
+                else:
+                    summary = run_batch(lambda: _engine(model, device, dtype, server), opts, writer.write, advance)
         finally:
             writer.close()
             if output:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -16,9 +17,32 @@ from ..errors import ImageError
 MAX_PIXELS = int(os.environ.get("VQA_MAX_PIXELS", 50_000_000))  # 50 MP: larger than any camera photo we expect
 
 
-def image_path(name: str, root: Path) -> str:
-    """Where an image named in an input file lies: absolute paths and '-' as given, others under root."""
-    return name if name == "-" or Path(name).is_absolute() else str(root / name)
+def is_uri(name: str) -> bool:
+    """s3://bucket/key, gs://..., file:///..., memory://...: opened through fsspec, never joined to a root."""
+    return re.match(r"[a-zA-Z][a-zA-Z0-9+.-]+://", name) is not None
+
+
+def image_path(name: str, root: Path | str) -> str:
+    """Where an image named in an input file lies: URIs, absolute paths and '-' as given, others under
+    root, which may itself be a URI (s3://bucket/images + a.png -> s3://bucket/images/a.png)."""
+    if name == "-" or is_uri(name) or Path(name).is_absolute():
+        return name
+    if is_uri(str(root)):
+        return str(root).rstrip("/") + "/" + name
+    return str(Path(root) / name)
+
+
+def read_uri(uri: str) -> bytes:
+    """The bytes behind a URI, through fsspec (s3:// needs s3fs, gs:// gcsfs, as fsspec says)."""
+    import fsspec
+
+    try:
+        with fsspec.open(uri, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise ImageError(f"image not found: {uri}") from None
+    except (ImportError, ValueError, OSError) as e:  # an unknown protocol, a missing fsspec backend, I/O
+        raise ImageError(f"cannot read image {uri}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
 
 def read_bytes(source: str) -> bytes:
@@ -28,6 +52,8 @@ def read_bytes(source: str) -> bytes:
         if not data:
             raise ImageError("no image data on stdin")
         return data
+    if is_uri(source):
+        return read_uri(source)
     path = Path(source)
     try:
         return path.read_bytes()

@@ -54,6 +54,14 @@ class Summary:
     seconds: float = 0.0
     stopped_early: bool = False
 
+    def count(self, rec: dict) -> bool:
+        """Count one written record; True when it was answered."""
+        if rec["error"]:
+            self.failed += 1
+            return False
+        self.answered += 1
+        return True
+
     @property
     def rate(self) -> float:
         return (self.answered + self.failed) / self.seconds if self.seconds > 0 else 0.0
@@ -123,9 +131,18 @@ def record(row: Row, answer, top_k: int | None) -> dict:
     return out
 
 
+def finish(request: Request, answer, opts: BatchOptions) -> dict:
+    """The record of one answered request; with --strict-domain, an answer outside the domain becomes an error."""
+    if opts.strict_domain and answer is not None and (answer.image_in_domain is False or answer.question_in_domain is False):
+        which = "image" if answer.image_in_domain is False else "question"
+        request.error, answer = f"{which} outside the model's domain (--strict-domain)", None
+    request.data.error = request.error
+    return record(request.data, answer, opts.top_k)
+
+
 def requests_of(opts: BatchOptions) -> Iterator[Request]:
     """The rows as requests for the answering stream, image paths resolved against the input's folder or --image-root."""
-    root = Path(opts.image_root) if opts.image_root else (Path.cwd() if opts.input == "-" else Path(opts.input).parent)
+    root = opts.image_root or (Path.cwd() if opts.input == "-" else Path(opts.input).parent)
     for row in rows_of(opts):
         yield Request(image_path(row.image, root) if row.image else "", row.question, row.error, row)
 
@@ -143,19 +160,11 @@ def run(
         stream = answer_stream(engine_factory, requests_of(opts), top_k=opts.top_k or 1, batch_size=opts.batch_size, window=opts.window)
         for answered in stream:
             for request, answer in answered:
-                if opts.strict_domain and answer is not None and (answer.image_in_domain is False or answer.question_in_domain is False):
-                    which = "image" if answer.image_in_domain is False else "question"
-                    request.error, answer = f"{which} outside the model's domain (--strict-domain)", None
-                request.data.error = request.error
-                rec = record(request.data, answer, opts.top_k)
+                rec = finish(request, answer, opts)
                 write(rec)
-                if rec["error"]:
-                    summary.failed += 1
-                    if opts.fail_fast:
-                        summary.stopped_early = True
-                        return summary
-                else:
-                    summary.answered += 1
+                if not summary.count(rec) and opts.fail_fast:
+                    summary.stopped_early = True
+                    return summary
             advance(len(answered))
     finally:
         summary.seconds = time.perf_counter() - started

@@ -86,7 +86,8 @@ def answer_window(engine, batch: list[Request], images: dict, top_k: int, batch_
     return [(request, answers.get(n)) for n, request in enumerate(batch)]
 
 
-def _windows(requests: Iterable[Request], size: int) -> Iterator[list[Request]]:
+def windows(requests: Iterable[Request], size: int) -> Iterator[list[Request]]:
+    """Consecutive runs of `size` requests (the last may be shorter)."""
     batch: list[Request] = []
     for request in requests:
         batch.append(request)
@@ -97,7 +98,7 @@ def _windows(requests: Iterable[Request], size: int) -> Iterator[list[Request]]:
         yield batch
 
 
-def _decode(batch: list[Request], load: Callable[[str], Any]) -> dict[str, Any]:
+def decode_window(batch: list[Request], load: Callable[[str], Any]) -> dict[str, Any]:
     """Decode each distinct image of a window once: image -> PIL image, or the error it raised."""
     images: dict[str, Any] = {}
     for request in batch:
@@ -129,8 +130,8 @@ def _prefetch(requests: Iterable[Request], window: int, load, depth: int) -> Ite
 
     def work():
         try:
-            for batch in _windows(requests, window):
-                if not put((batch, _decode(batch, load))):
+            for batch in windows(requests, window):
+                if not put((batch, decode_window(batch, load))):
                     return
             put(_DONE)
         except BaseException as e:  # handed to the caller's thread, which raises it

@@ -1,0 +1,173 @@
+"""`vqa batch --engine ray` on real, local Ray: the same records as the local engine, in order,
+whatever happens to the driver or to an actor.
+
+One Ray cluster (`ray start --head`, with CPUs to spare) serves the session; one test starts
+vqa's own local instance instead. Every run is a real `vqa` process, as a user runs it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+VQA = str(Path(sys.executable).parent / "vqa")
+RAY = str(Path(sys.executable).parent / "ray")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_env(tmp_path_factory):
+    """A local Ray cluster for this module; the environment that reaches it (token auth on)."""
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16), "RAY_USAGE_STATS_ENABLED": "0",
+           "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path_factory.getbasetemp() / "hf-home")}
+    port = _free_port()
+    started = subprocess.run([RAY, "start", "--head", f"--port={port}", "--num-cpus=4", "--include-dashboard=false",
+                              "--node-ip-address=127.0.0.1"], env=env, capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    yield {**env, "RAY_ADDRESS": f"127.0.0.1:{port}"}
+    subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def rows_csv(tmp_path_factory):
+    """50 windows of rows over 256 distinct images, with a pass-through column, a file:// URI and two bad rows."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("ray-rows")
+    (folder / "img").mkdir()
+    for n in range(256):
+        Image.new("RGB", (48, 48), ((n * 37) % 256, (n * 91) % 256, (n * 53) % 256)).save(folder / "img" / f"{n}.png")
+    questions = ["what color is the circle?", "how many objects are there?", "is there a red square?"]
+    with open(folder / "rows.csv", "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["image", "question", "tag"])
+        for n in range(256 * 50):
+            out.writerow([f"img/{n % 256}.png", questions[n % 3], f"t{n}"])
+        out.writerow([(folder / "img" / "7.png").as_uri(), "what color is the circle?", "uri"])  # opened through fsspec
+        out.writerow(["img/missing.png", "what color is the circle?", "bad-image"])
+        out.writerow(["img/1.png", "", "bad-question"])
+    return folder / "rows.csv"
+
+
+def vqa(*args, env=None, cwd=None, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run([VQA, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def local_records(rows_csv, tiny_bundle, tmp_path_factory) -> bytes:
+    out = tmp_path_factory.mktemp("local") / "out.jsonl"
+    result = vqa("batch", str(rows_csv), "-m", str(tiny_bundle), "--top-k", "3", "-o", str(out))
+    assert result.returncode == 1 and "failed 2" in result.stderr  # the two bad rows
+    return out.read_bytes()
+
+
+def test_one_local_worker_writes_exactly_what_the_local_engine_writes(rows_csv, tiny_bundle, local_records, tmp_path):
+    """No address: vqa starts a local Ray instance sized to this machine, and stdout is the local run's, byte for byte."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    result = vqa("batch", str(rows_csv), "-m", str(tiny_bundle), "--top-k", "3", "--engine", "ray", "--workers", "1", env=env)
+    assert result.returncode == 1, result.stderr  # bad rows fail the run, as locally
+    assert result.stdout.encode() == local_records
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert records[-3]["tag"] == "uri" and records[-3]["error"] is None
+    assert records[-2]["error"].startswith("image not found") and records[-1]["error"] == "empty question"
+    assert records[0]["tag"] == "t0" and [r["id"] for r in records] == list(range(1, len(records) + 1))
+    summary = result.stderr.strip().splitlines()[-1]
+    assert summary.startswith(f"vqa: answered {len(records) - 2}, failed 2 in "), result.stderr
+    assert all(line.startswith("vqa: ") for line in result.stderr.strip().splitlines()), result.stderr
+
+
+def test_two_workers_on_a_cluster_write_the_same_records_in_order(rows_csv, tiny_bundle, local_records, ray_env, tmp_path):
+    out = tmp_path / "out.jsonl"
+    result = vqa("batch", str(rows_csv), "-m", str(tiny_bundle), "--top-k", "3", "--engine", "ray", "--workers", "2",
+                 "-o", str(out), env=ray_env)
+    assert result.returncode == 1, result.stderr
+    assert out.read_bytes() == local_records
+
+
+def _start(args, env, out: Path) -> subprocess.Popen:
+    """A vqa run in the background, once it has written its first record."""
+    process = subprocess.Popen([VQA, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not (out.exists() and out.read_bytes().count(b"\n") >= 256):
+        assert process.poll() is None, process.stderr.read()
+        assert time.time() < deadline, "no record within 240 s"
+        time.sleep(0.05)
+    return process
+
+
+def test_resume_after_the_driver_is_killed_finishes_the_same_file(rows_csv, tiny_bundle, local_records, ray_env, tmp_path):
+    out = tmp_path / "out.jsonl"
+    args = ["batch", str(rows_csv), "-m", str(tiny_bundle), "--top-k", "3", "--engine", "ray", "--workers", "1", "-o", str(out)]
+    process = _start(args, ray_env, out)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    written = out.read_bytes().count(b"\n")
+    assert 0 < written < local_records.count(b"\n"), "the run was not killed mid-way"
+    resumed = vqa(*args, "--resume", env=ray_env)
+    assert resumed.returncode == 1, resumed.stderr
+    assert "already done" in resumed.stderr
+    assert out.read_bytes() == local_records  # nothing lost, nothing doubled, still in order
+
+
+def test_an_actor_killed_mid_run_loses_and_doubles_no_row(rows_csv, tiny_bundle, local_records, ray_env, tmp_path):
+    out = tmp_path / "out.jsonl"
+    args = ["batch", str(rows_csv), "-m", str(tiny_bundle), "--top-k", "3", "--engine", "ray", "--workers", "1", "-o", str(out)]
+    process = _start(args, ray_env, out)
+    actors = subprocess.run(["pgrep", "-f", r"MapBatches\(Answerer\)"], capture_output=True, text=True).stdout.split()
+    assert actors, "no actor process found"
+    for pid in actors:
+        os.kill(int(pid), signal.SIGKILL)
+    stderr = process.communicate(timeout=300)[1]
+    assert process.returncode == 1, stderr
+    assert out.read_bytes().count(b"\n") > 0
+    assert out.read_bytes() == local_records  # Ray restarted the actor and redid its window, once
+
+
+def test_ray_options_are_usage_errors_where_they_do_not_apply(rows_csv, tiny_bundle):
+    shard = vqa("batch", str(rows_csv), "--engine", "ray", "--shard", "0/2")
+    assert shard.returncode == 2 and "--shard does not go with --engine ray" in shard.stderr
+    workers = vqa("batch", str(rows_csv), "--workers", "2")
+    assert workers.returncode == 2 and "--engine ray" in workers.stderr
+
+
+def test_without_ray_the_engine_says_how_to_install_it(rows_csv, tiny_bundle, monkeypatch):
+    from typer.testing import CliRunner
+
+    from vqa_cli.cli import app
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError, as when it is not installed
+    result = CliRunner().invoke(app, ["batch", str(rows_csv), "-m", str(tiny_bundle), "--engine", "ray"])
+    assert result.exit_code == 1
+    assert result.output.strip() == "vqa: error: --engine ray needs Ray Data: pip install 'vqa-cli[ray]'"
+
+
+def test_image_uris_open_through_fsspec(tmp_path):
+    import fsspec
+    from PIL import Image
+
+    from vqa_cli.io.images import image_path, open_image
+
+    Image.new("RGB", (8, 6), (255, 0, 0)).save(tmp_path / "red.png")
+    with fsspec.open("memory://bucket/red.png", "wb") as f:
+        f.write((tmp_path / "red.png").read_bytes())
+    assert open_image("memory://bucket/red.png").size == (8, 6)
+    assert open_image((tmp_path / "red.png").as_uri()).getpixel((0, 0)) == (255, 0, 0)
+    assert image_path("s3://bucket/key.png", tmp_path) == "s3://bucket/key.png"  # never joined to a root
+    assert image_path("a/b.png", "s3://bucket/images/") == "s3://bucket/images/a/b.png"  # a URI root joins with /
+    with pytest.raises(Exception, match="image not found: memory://bucket/none.png"):
+        open_image("memory://bucket/none.png")

@@ -8,7 +8,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 
 from .errors import EXIT_ERROR, InputError, VQAError
@@ -212,9 +211,9 @@ def batch(
     cluster, and the records are the same, in the same order.
     """
     if engine == BatchEngine.ray and (shard or server):
-        raise click.UsageError(f"{'--shard' if shard else '--server'} does not go with --engine ray: Ray shares the rows out itself")
+        raise typer.BadParameter(f"{'--shard' if shard else '--server'} does not go with --engine ray: Ray shares the rows out itself")
     if engine == BatchEngine.local and (workers or gpus_per_worker):
-        raise click.UsageError("--workers and --gpus-per-worker need --engine ray")
+        raise typer.BadParameter("--workers and --gpus-per-worker need --engine ray")
     with user_errors():
         from .io.progress import progress_bar
         from .io.records import WRITERS, answered_ids

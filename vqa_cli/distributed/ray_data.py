@@ -22,8 +22,10 @@ import json
 import os
 import queue
 import sys
+import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
@@ -104,23 +106,50 @@ def run(
     if not items:
         return summary
     ray = _import_ray()
+    log = Path(tempfile.gettempdir()) / f"vqa-ray-{os.getpid()}.log"
     try:
-        workers = min(connect(ray, ray_opts, report), len(items))
-        actor_opts = replace(opts, skip_ids=frozenset())  # what the actors need: not the ids a resume skips
-        dataset = answered_dataset(ray, items, model, device, dtype, actor_opts, ray_opts, workers)
-        for row in _with_timeout(dataset.iter_rows(), ray_opts.stall_timeout):
-            records = json.loads(row["records"])
-            for rec in records:
-                write(rec)
-                if not summary.count(rec) and opts.fail_fast:
-                    summary.stopped_early = True
-                    return summary
-            advance(len(records))
+        with logs_aside(log):
+            workers = min(connect(ray, ray_opts, report), len(items))
+            actor_opts = replace(opts, skip_ids=frozenset())  # what the actors need: not the ids a resume skips
+            dataset = answered_dataset(ray, items, model, device, dtype, actor_opts, ray_opts, workers)
+            for row in _with_timeout(dataset.iter_rows(), ray_opts.stall_timeout):
+                records = json.loads(row["records"])
+                for rec in records:
+                    write(rec)
+                    if not summary.count(rec) and opts.fail_fast:
+                        summary.stopped_early = True
+                        return summary
+                advance(len(records))
+    except VQAError as e:
+        raise VQAError(f"{e} (Ray's own log: {log})") from None
     finally:
         summary.seconds = time.perf_counter() - started
         if ray.is_initialized():
             ray.shutdown()
+    log.unlink(missing_ok=True)
     return summary
+
+
+@contextmanager
+def logs_aside(path: Path):
+    """Send what Ray's processes write to file descriptor 2 into `path`; vqa's own stderr stays where it was.
+
+    Ray's C++ core logs to fd 2 of the driver and of every process it starts, whatever
+    Python's logging says; a CLI's stderr is for its own one-line messages and progress.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(log, 2)
+    os.close(log)
+    original, sys.stderr = sys.stderr, open(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
+    try:
+        yield
+    finally:
+        sys.stderr.close()
+        sys.stderr = original
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def for_workers(opts: BatchOptions, model: str) -> tuple[BatchOptions, str]:
@@ -134,8 +163,7 @@ def for_workers(opts: BatchOptions, model: str) -> tuple[BatchOptions, str]:
 
 
 def _import_ray():
-    """Ray, told to keep quiet: stderr is for vqa's own one-line messages (Ray's logs stay in its session folder)."""
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    """Ray, with its Python loggers and warnings quietened (its C++ logs are set aside by logs_aside)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         import ray
@@ -157,10 +185,7 @@ def connect(ray, opts: RayOptions, report: Callable[[str], None]) -> int:
     need = opts.cpus_per_worker * (opts.workers or 1)
     settings = dict(include_dashboard=False, logging_level="ERROR", log_to_driver=False, configure_logging=False)
     if address:
-        try:
-            ray.init(address=address, **settings)
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            raise VQAError(f"cannot join the Ray cluster at {address}: {str(e).splitlines()[0]}") from None
+        _init(ray, f"cannot join the Ray cluster at {address}", address=address, **settings)
         cpus = ray.cluster_resources().get("CPU", 0)
     else:
         cpus = os.cpu_count() or 1
@@ -170,12 +195,19 @@ def connect(ray, opts: RayOptions, report: Callable[[str], None]) -> int:
             report(f"vqa: warning: {opts.workers} workers x {opts.cpus_per_worker:g} CPUs leave no CPU free on this "
                    f"{cpus}-core machine; the cores will be shared")
             cpus = need + 1
-        ray.init(num_cpus=cpus, **settings)
+        _init(ray, "cannot start a local Ray instance", address="local", num_cpus=cpus, **settings)
     workers = opts.workers or max(1, int((cpus - 1) // opts.cpus_per_worker))
     if opts.workers and address and workers * opts.cpus_per_worker > cpus - 1:
         report(f"vqa: warning: {workers} workers x {opts.cpus_per_worker:g} CPUs take every CPU of the cluster "
                f"({cpus:g}); Ray Data may stall")
     return workers
+
+
+def _init(ray, failure: str, **settings) -> None:
+    try:
+        ray.init(**settings)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise VQAError(f"{failure}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
 
 def answered_dataset(ray, items: list[dict], model, device, dtype, opts: BatchOptions, ray_opts: RayOptions, workers: int):

@@ -77,10 +77,10 @@ def main() -> None:
     for name, engine in engines.items():
         config = bundles.read_config(engine.bundle.path)
         fusion_params, trained = parameters(engine)
-        minutes = config["provenance"].get("validation", {}).get("minutes", float("nan"))
+        minutes = config["provenance"].get("validation", {}).get("minutes")  # bundles before 2026-12-01 lack it
         cells = [f"{results[name]['families'][f]['accuracy']:.1%}" for f in families]
         print(f"| {config['head'].get('fusion', 'cross')} ({name}) | {results[name]['accuracy']:.2%} | " + " | ".join(cells)
-              + f" | {fusion_params / 1e3:.0f}k | {trained / 1e6:.2f}M | {minutes:.1f} | {statistics.median(asks[name]):.3f}"
+              + f" | {fusion_params / 1e3:.0f}k | {trained / 1e6:.2f}M | {'-' if minutes is None else f'{minutes:.1f}'} | {statistics.median(asks[name]):.3f}"
               f" | {statistics.median(rates[name]):.1f} | {explains(engine)} |")
 
 

@@ -93,7 +93,7 @@ def train(opts: TrainOptions, report: Report = lambda line: None, progress=None)
             running = defaultdict(float)
             if entry["val_accuracy"] > state["best_accuracy"]:
                 state["best_accuracy"] = entry["val_accuracy"]
-                config["provenance"]["validation"] = {k: v for k, v in entry.items() if k.startswith(("step", "val_", "detection"))}
+                config["provenance"]["validation"] = {k: v for k, v in entry.items() if k.startswith(("step", "val_", "detection", "minutes"))}
                 bundles.save(bundles.Bundle(out, run.model, run.built.tokenizer, pre, config), out,
                              image_source=opts.image_encoder if not run.built.from_scratch else "image_encoder", text_source=opts.text_encoder)
             state["step"] = step

@@ -138,6 +138,16 @@ def test_an_actor_killed_mid_run_loses_and_doubles_no_row(rows_csv, tiny_bundle,
     assert out.read_bytes() == local_records  # Ray restarted the actor and redid its window, once
 
 
+def test_a_pretrained_model_reading_rows_from_stdin_gives_the_local_records(rows_csv, tiny_vilt, ray_env, tmp_path):
+    """-m takes any model, ViLT included; `-` reads the rows from stdin and --image-root places them."""
+    rows = "image,question\n" + "".join(f"{n % 256}.png,is there a red square?\n" for n in range(300))
+    args = ["batch", "-", "--input-format", "csv", "-m", str(tiny_vilt), "--top-k", "2", "--image-root", str(rows_csv.parent / "img")]
+    local = subprocess.run([VQA, *args], input=rows, capture_output=True, text=True, timeout=300)
+    on_ray = subprocess.run([VQA, *args, "--engine", "ray"], input=rows, env=ray_env, capture_output=True, text=True, timeout=300)
+    assert local.returncode == on_ray.returncode == 0, on_ray.stderr
+    assert on_ray.stdout == local.stdout and len(on_ray.stdout.splitlines()) == 300
+
+
 def test_ray_options_are_usage_errors_where_they_do_not_apply(rows_csv, tiny_bundle):
     shard = vqa("batch", str(rows_csv), "--engine", "ray", "--shard", "0/2")
     assert shard.returncode == 2 and "--shard does not go with --engine ray" in shard.stderr

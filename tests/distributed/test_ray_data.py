@@ -181,3 +181,18 @@ def test_image_uris_open_through_fsspec(tmp_path):
     assert image_path("a/b.png", "s3://bucket/images/") == "s3://bucket/images/a/b.png"  # a URI root joins with /
     with pytest.raises(Exception, match="image not found: memory://bucket/none.png"):
         open_image("memory://bucket/none.png")
+
+
+def test_a_run_that_stops_making_progress_fails_with_a_message_instead_of_hanging():
+    from vqa_cli.distributed.ray_data import _with_timeout
+    from vqa_cli.errors import VQAError
+
+    def stalled():
+        yield "first window"
+        time.sleep(5)  # Ray Data waiting for a CPU that never frees up
+        yield "never in time"
+
+    rows = _with_timeout(stalled(), timeout=0.3)
+    assert next(rows) == "first window"
+    with pytest.raises(VQAError, match=r"Ray made no progress for 0.3 s: the workers may hold every CPU"):
+        next(rows)

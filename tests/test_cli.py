@@ -153,6 +153,10 @@ def test_every_fusion_trains_saves_and_answers_through_the_cli(fusion, shapes_da
     assert answered.exit_code == 0, answered.output
     record = json.loads(answered.stdout)
     assert record["model"]["kind"] == config["kind"] and record["answers"][0]["answer"] in config["answers"]
+    evaluated = run("eval", str(shapes_data / "questions.csv"), "-m", str(out), "--json")
+    assert evaluated.exit_code == 0 and json.loads(evaluated.stdout)["rows"] == 24 * 6
+    batched = run("batch", str(shapes_data / "questions.csv"), "-m", str(out))
+    assert batched.exit_code == 0 and len(batched.stdout.splitlines()) == 24 * 6
     explained = run("ask", "-m", str(out), image, "how many circles are there?", "--explain", str(tmp_path / "why.png"))
     if fusion == "late":
         assert explained.exit_code == 1 and "has no attention from the question to the image" in explained.output

@@ -183,6 +183,24 @@ def test_image_uris_open_through_fsspec(tmp_path):
         open_image("memory://bucket/none.png")
 
 
+def test_a_batch_answers_rows_whose_images_are_memory_uris(tiny_bundle, tmp_path):
+    """fsspec's memory:// lives in one process, so this runs the batch in this one."""
+    import fsspec
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from vqa_cli.cli import app
+
+    Image.new("RGB", (16, 16), (0, 0, 255)).save(tmp_path / "blue.png")
+    with fsspec.open("memory://rows/blue.png", "wb") as f:
+        f.write((tmp_path / "blue.png").read_bytes())
+    (tmp_path / "rows.csv").write_text("image,question\nblue.png,what color is it?\nmemory://rows/none.png,what color is it?\n")
+    result = CliRunner().invoke(app, ["batch", str(tmp_path / "rows.csv"), "-m", str(tiny_bundle), "--image-root", "memory://rows"])
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.exit_code == 1 and records[0]["error"] is None and records[0]["answer"]
+    assert records[1]["error"] == "image not found: memory://rows/none.png"
+
+
 def test_a_run_that_stops_making_progress_fails_with_a_message_instead_of_hanging():
     from vqa_cli.distributed.ray_data import _with_timeout
     from vqa_cli.errors import VQAError

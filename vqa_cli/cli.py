@@ -210,14 +210,13 @@ def batch(
     With --engine ray the rows are answered by a pool of Ray Data actors, locally or on a
     cluster, and the records are the same, in the same order.
     """
-    if engine == BatchEngine.ray and (shard or server):
-        raise typer.BadParameter(f"{'--shard' if shard else '--server'} does not go with --engine ray: Ray shares the rows out itself")
-    if engine == BatchEngine.local and (workers or gpus_per_worker):
-        raise typer.BadParameter("--workers and --gpus-per-worker need --engine ray")
+    ray_options = dict(address=ray_address, workers=workers, cpus_per_worker=cpus_per_worker,
+                       gpus_per_worker=gpus_per_worker, stall_timeout=stall_timeout)
+    answer_rows = _batch_runner(engine, model, device, dtype, server, shard, ray_options)
     with user_errors():
         from .io.progress import progress_bar
         from .io.records import WRITERS, answered_ids
-        from .run.batch import BatchOptions, parse_shard, run as run_batch
+        from .run.batch import BatchOptions, parse_shard
 
         skip = frozenset()
         if resume:
@@ -235,14 +234,7 @@ def batch(
         try:
             with progress_bar() as progress:
                 task = progress.add_task("answering", total=None, status="")
-                advance = lambda n: progress.update(task, advance=n)  # noqa: E731
-                if engine == BatchEngine.ray:
-                    from .distributed.ray_data import RayOptions, run as run_ray
-
-                    ray_opts = RayOptions(ray_address, workers, cpus_per_worker, gpus_per_worker, stall_timeout)
-                    summary = run_ray(model, device, dtype, opts, ray_opts, writer.write, advance)
-                else:
-                    summary = run_batch(lambda: _engine(model, device, dtype, server), opts, writer.write, advance)
+                summary = answer_rows(opts, writer.write, lambda n: progress.update(task, advance=n))
         finally:
             writer.close()
             if output:
@@ -256,6 +248,22 @@ def batch(
             )
         if summary.failed:
             raise typer.Exit(EXIT_ERROR)
+
+
+def _batch_runner(engine: BatchEngine, model: str, device, dtype: str, server, shard, ray_options: dict):
+    """What answers a batch, (opts, write, advance) -> Summary: this process's stream, or a Ray actor pool."""
+    if engine == BatchEngine.ray:
+        if shard or server:
+            raise typer.BadParameter(f"{'--shard' if shard else '--server'} does not go with --engine ray: Ray shares the rows out itself")
+        from .distributed.ray_data import RayOptions, run as run_ray
+
+        ray_opts = RayOptions(**ray_options)
+        return lambda opts, write, advance: run_ray(model, device, dtype, opts, ray_opts, write, advance)
+    if ray_options["workers"] or ray_options["gpus_per_worker"]:
+        raise typer.BadParameter("--workers and --gpus-per-worker need --engine ray")
+    from .run.batch import run as run_batch
+
+    return lambda opts, write, advance: run_batch(lambda: _engine(model, device, dtype, server), opts, write, advance)
 
 
 @app.command()

@@ -1,1 +1,1 @@
-"""The model in pure torch: config, encoders, object tokens, fusion head, preprocessing."""
+"""The model in pure torch: config, encoders, layers, object tokens, the head and its fusion strategies, preprocessing."""

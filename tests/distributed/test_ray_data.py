@@ -32,15 +32,25 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def ray_env(tmp_path_factory):
-    """A local Ray cluster for this module; the environment that reaches it (token auth on)."""
+    """A local Ray cluster for this module, and the environment that reaches it (token auth on).
+
+    `ray start --block` stays in the foreground and takes the cluster down when it is
+    stopped, so only this cluster is stopped, never another Ray on the machine.
+    """
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16), "RAY_USAGE_STATS_ENABLED": "0",
            "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path_factory.getbasetemp() / "hf-home")}
     port = _free_port()
-    started = subprocess.run([RAY, "start", "--head", f"--port={port}", "--num-cpus=4", "--include-dashboard=false",
-                              "--node-ip-address=127.0.0.1"], env=env, capture_output=True, text=True, timeout=120)
-    assert started.returncode == 0, started.stderr
+    log = tmp_path_factory.mktemp("ray-head") / "head.log"
+    with open(log, "w") as out:
+        head = subprocess.Popen([RAY, "start", "--head", "--block", f"--port={port}", "--num-cpus=4", "--include-dashboard=false",
+                                 "--node-ip-address=127.0.0.1"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while "Ray runtime started" not in log.read_text():
+        assert head.poll() is None and time.time() < deadline, log.read_text()
+        time.sleep(0.2)
     yield {**env, "RAY_ADDRESS": f"127.0.0.1:{port}"}
-    subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+    head.send_signal(signal.SIGTERM)
+    head.wait(timeout=120)
 
 
 @pytest.fixture(scope="module")

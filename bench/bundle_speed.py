@@ -44,6 +44,22 @@ def batch_rate(engine, data: str) -> float:
     return summary.answered / (time.perf_counter() - start)
 
 
+def interleaved_speeds(engines: dict, repeats: int) -> tuple[dict, dict]:
+    """{name: [ask seconds]}, {name: [batch rows/s]}: each bundle in turn, `repeats` rounds, after one warm-up."""
+    asks = {name: [] for name in engines}
+    rates = {name: [] for name in engines}
+    with tempfile.TemporaryDirectory() as tmp:
+        synthesize(Path(tmp), 100, 10, seed=2468)
+        data = str(Path(tmp) / "questions.csv")
+        for name in engines:
+            ask_seconds(name), batch_rate(engines[name], data)  # warm the file cache and the kernels
+        for _ in range(repeats):
+            for name in engines:
+                asks[name].append(ask_seconds(name))
+                rates[name].append(batch_rate(engines[name], data))
+    return asks, rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("old")
@@ -53,17 +69,7 @@ def main() -> None:
     import torch
 
     engines = {name: load_engine(name, "cpu", torch.float32) for name in (args.old, args.new)}
-    asks = {name: [] for name in engines}
-    rates = {name: [] for name in engines}
-    with tempfile.TemporaryDirectory() as tmp:
-        synthesize(Path(tmp), 100, 10, seed=2468)
-        data = str(Path(tmp) / "questions.csv")
-        for name in engines:
-            ask_seconds(name), batch_rate(engines[name], data)  # warm the file cache and the kernels
-        for _ in range(args.repeats):
-            for name in engines:
-                asks[name].append(ask_seconds(name))
-                rates[name].append(batch_rate(engines[name], data))
+    asks, rates = interleaved_speeds(engines, args.repeats)
     for name in engines:
         size = bundles.size_on_disk(bundles.find(name)) / 1e6
         print(f"{name}: ask {statistics.median(asks[name]):.3f} s, batch {statistics.median(rates[name]):.1f} rows/s, {size:.1f} MB")

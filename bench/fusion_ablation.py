@@ -17,18 +17,16 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bundle_speed import ROOT, ask_seconds, batch_rate  # noqa: E402
+from bundle_speed import ROOT, interleaved_speeds  # noqa: E402
 
 from vqa_cli.errors import VQAError  # noqa: E402
 from vqa_cli.io.images import open_image  # noqa: E402
 from vqa_cli.run.evaluate import evaluate  # noqa: E402
 from vqa_cli.run.stream import answer_image  # noqa: E402
-from vqa_cli.shapes.synth import synthesize  # noqa: E402
 from vqa_cli.store import bundle as bundles  # noqa: E402
 from vqa_cli.store.registry import load_engine  # noqa: E402
 
@@ -60,17 +58,7 @@ def main() -> None:
 
     engines = {name: load_engine(name, "cpu", torch.float32) for name in args.bundles}
     results = {name: evaluate(lambda e=engine: e, args.data) for name, engine in engines.items()}
-    asks = {name: [] for name in engines}
-    rates = {name: [] for name in engines}
-    with tempfile.TemporaryDirectory() as tmp:
-        synthesize(Path(tmp), 100, 10, seed=2468)
-        data = str(Path(tmp) / "questions.csv")
-        for name in engines:
-            ask_seconds(name), batch_rate(engines[name], data)  # warm the file cache and the kernels
-        for _ in range(args.repeats):
-            for name in engines:
-                asks[name].append(ask_seconds(name))
-                rates[name].append(batch_rate(engines[name], data))
+    asks, rates = interleaved_speeds(engines, args.repeats)
     families = sorted({f for r in results.values() for f in r["families"]})
     print("| fusion | overall | " + " | ".join(families) + " | fusion params | trained params | trained (min) | ask (s) | batch (rows/s) | --explain |")
     print("|---" * (len(families) + 8) + "|")

@@ -67,13 +67,14 @@ class PretrainedEngine(DeviceEngine):
     def __init__(self, folder: Path, reference: str, device: str, dtype):
         from transformers import AutoModelForVisualQuestionAnswering, AutoProcessor
 
-        from ..store.hub import quiet_transformers
+        from ..store.hub import quiet_transformers, refuse_remote_code
 
         quiet_transformers()
+        refuse_remote_code(folder, reference)
         check_safetensors(folder, reference)
         try:
-            self.model = AutoModelForVisualQuestionAnswering.from_pretrained(folder, use_safetensors=True)
-            self.processor = AutoProcessor.from_pretrained(folder)
+            self.model = AutoModelForVisualQuestionAnswering.from_pretrained(folder, use_safetensors=True, trust_remote_code=False)
+            self.processor = AutoProcessor.from_pretrained(folder, trust_remote_code=False)
         except (OSError, ValueError) as e:
             raise ModelError(f"cannot load {reference}: {str(e).strip().splitlines()[0]}") from None
         self.model.eval().to(device=device, dtype=dtype)

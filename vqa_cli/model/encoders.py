@@ -105,7 +105,7 @@ def load_encoder(reference: str, kind: str) -> nn.Module:
     """Load a pretrained encoder from a local folder or a hub id, safetensors only."""
     from transformers import AutoModel
 
-    model = AutoModel.from_pretrained(reference, use_safetensors=True)
+    model = AutoModel.from_pretrained(reference, use_safetensors=True, trust_remote_code=False)
     return tower(model, kind)
 
 

@@ -99,11 +99,13 @@ def new_config(head: dict, answers: list[str], preprocessing: dict, *, image_enc
 
 def encoder_source(path: Path, entry: dict) -> str:
     """Where an encoder comes from: a folder inside the bundle, or a hub id / local path."""
+    from .hub import refuse_remote_code, resolve
+
     source = entry["source"]
     inside = path / source
     if inside.is_dir():
+        refuse_remote_code(inside, f"{path}/{source}")
         return str(inside)
-    from .hub import resolve
 
     return resolve(source)
 
@@ -132,7 +134,7 @@ def load(name_or_path: str, device: str = "cpu", dtype=None) -> Bundle:
             config["answers"],
         )
         model.head.load_state_dict(upgrade_head_state(load_file(path / HEAD_WEIGHTS)))
-        tokenizer = AutoTokenizer.from_pretrained(text_source)
+        tokenizer = AutoTokenizer.from_pretrained(text_source, trust_remote_code=False)
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         raise ModelError(f"cannot load bundle {path}: {_first_line(e)}") from e
     model.eval().to(device=device, dtype=dtype)

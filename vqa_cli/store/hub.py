@@ -24,7 +24,13 @@ def offline() -> bool:
 def resolve(reference: str, *, allow_download: bool | None = None) -> str:
     """A local folder for `reference`: a path, or a hub id ('org/name' or 'org/name@revision')
     found in the Hugging Face cache, in a package that ships it, or downloaded when allowed
-    (default: unless HF_HUB_OFFLINE is set)."""
+    (default: unless HF_HUB_OFFLINE is set). A folder that asks to run its own code is refused."""
+    folder = _find(reference, allow_download)
+    refuse_remote_code(folder, reference)
+    return folder
+
+
+def _find(reference: str, allow_download: bool | None) -> str:
     if Path(reference).expanduser().is_dir():
         return str(Path(reference).expanduser())
     repo_id, _ = split_revision(reference)
@@ -100,6 +106,30 @@ def packaged_path(repo_id: str) -> str | None:
 def _looks_like_hub_id(reference: str) -> bool:
     parts = reference.split("/")
     return 1 <= len(parts) <= 2 and all(parts) and not reference.startswith((".", "~"))
+
+
+CODE_CONFIGS = ("config.json", "tokenizer_config.json", "processor_config.json", "preprocessor_config.json")
+
+
+def refuse_remote_code(folder: str | Path, reference: str | None = None) -> None:
+    """Refuse a checkpoint that asks to run its own Python code (an `auto_map` in one of its configs).
+
+    vqa never runs code shipped with a model: transformers would otherwise ask on stdin
+    whether to trust it. Weights and configs are data; a .py file beside them is not.
+    """
+    import json
+
+    folder = Path(folder)
+    for name in CODE_CONFIGS:
+        try:
+            config = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(config, dict) and config.get("auto_map"):
+            raise ModelError(
+                f"refusing to load {reference or folder}: its {name} asks to run the model's own Python code "
+                f"(auto_map), which vqa never does"
+            )
 
 
 def quiet_transformers() -> None:

@@ -30,7 +30,7 @@ def preprocessing(opts: TrainOptions) -> Preprocessing:
         return Preprocessing(image_size=opts.image_size)
     from transformers import AutoImageProcessor
 
-    processor = AutoImageProcessor.from_pretrained(resolve(opts.image_encoder))
+    processor = AutoImageProcessor.from_pretrained(resolve(opts.image_encoder), trust_remote_code=False)
     side = _side(getattr(processor, "crop_size", None)) or _side(getattr(processor, "size", None))
     return Preprocessing(image_size=int(side), mean=tuple(processor.image_mean), std=tuple(processor.image_std))
 
@@ -65,7 +65,7 @@ def model(opts: TrainOptions, answers: list[str]) -> Built:
     built = VQAModel(image_model, text_model, head, answers, train_image_encoder=train_image, train_text_encoder=opts.train_text_encoder)
     if opts.init:
         initialise_from(built, opts.init)
-    return Built(built, AutoTokenizer.from_pretrained(text_source), from_scratch, train_image)
+    return Built(built, AutoTokenizer.from_pretrained(text_source, trust_remote_code=False), from_scratch, train_image)
 
 
 def initialise_from(model: VQAModel, reference: str) -> None:

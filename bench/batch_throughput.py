@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from vqa_cli.backends.bundle import BundleEngine  # noqa: E402
-from vqa_cli.io.images import open_image  # noqa: E402
+from vqa_cli.io.media import load_media# noqa: E402
 from vqa_cli.io.records import read_rows  # noqa: E402
 from vqa_cli.run.batch import BatchOptions, run  # noqa: E402
 from vqa_cli.shapes.synth import synthesize  # noqa: E402
@@ -51,7 +51,7 @@ def naive_rate(engine, data: Path) -> float:
     rows = list(read_rows(str(data)))
     start = time.perf_counter()
     for row in rows:
-        image = open_image(str(data.parent / row["image"]))
+        image = load_media(str(data.parent / row["image"]))
         engine.answer(engine.encode_images([image]), [row["question"]])
     return len(rows) / (time.perf_counter() - start)
 
@@ -79,7 +79,7 @@ def breakdown(engine, data: Path, batch_size: int) -> dict[str, float]:
     questions = list(dict.fromkeys(r["question"] for r in rows))
     with torch.inference_mode():
         t = time.perf_counter()
-        images = {n: open_image(str(data.parent / n)) for n in names}
+        images = {n: load_media(str(data.parent / n)) for n in names}
         times["decode"] = time.perf_counter() - t
         embeds = {}
         for start in range(0, len(names), batch_size):

@@ -20,12 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vqa_cli.io.images import open_image  # noqa: E402
+from vqa_cli.io.media import load_media# noqa: E402
 from vqa_cli.run.batch import BatchOptions, run  # noqa: E402
 from vqa_cli.run.stream import answer_image  # noqa: E402
 from vqa_cli.shapes.synth import synthesize  # noqa: E402
 from vqa_cli.store import bundle as bundles  # noqa: E402
-from vqa_cli.store.registry import load_engine  # noqa: E402
+from vqa_cli.backends.registry import load_engine  # noqa: E402
 
 
 def ask_seconds(model: str) -> float:
@@ -33,7 +33,7 @@ def ask_seconds(model: str) -> float:
 
     start = time.perf_counter()
     engine = load_engine(model, "cpu", torch.float32)
-    answer_image(engine, open_image(str(ROOT / "samples" / "scene_1.png")), ["what shape is the red object?"])
+    answer_image(engine, load_media(str(ROOT / "samples" / "scene_1.png")), ["what shape is the red object?"])
     return time.perf_counter() - start
 
 

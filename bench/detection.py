@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vqa_cli.io.images import open_image  # noqa: E402
+from vqa_cli.io.media import load_media# noqa: E402
 from vqa_cli.train.objectives import MATCH_PX  # noqa: E402
 
 
@@ -36,7 +36,7 @@ def main() -> None:
     errors, found, total, false = [], 0, 0, 0
     for start in range(0, len(scenes), 32):
         chunk = scenes[start : start + 32]
-        images = [open_image(str(args.data / s["image"])) for s in chunk]
+        images = [load_media(str(args.data / s["image"])) for s in chunk]
         embeds = engine.encode_images(images)
         if embeds.objects is None:
             raise SystemExit(f"{args.model} has no object detector")

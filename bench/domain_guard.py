@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import DATA, OFF_TOPIC  # noqa: E402
-from vqa_cli.io.images import open_image  # noqa: E402
+from vqa_cli.io.media import load_media# noqa: E402
 from vqa_cli.run.batch import BatchOptions, run  # noqa: E402
 from vqa_cli.shapes.paraphrase import paraphrase  # noqa: E402
 from vqa_cli.shapes.questions import ask  # noqa: E402
@@ -46,7 +46,7 @@ def variants(image):
     def through(fmt, **kw):
         buffer = io.BytesIO()
         image.save(buffer, format=fmt, **kw)
-        return open_image("x", buffer.getvalue())
+        return load_media(buffer.getvalue(), "x")
 
     return {
         "png": image, "jpeg q85": through("JPEG", quality=85), "384 px": image.resize((384, 384), Image.Resampling.BICUBIC),
@@ -108,7 +108,7 @@ def main() -> None:
     pictures, names = [], []
     for path in foreign:
         try:
-            pictures.append(open_image(str(path)))
+            pictures.append(load_media(str(path)))
             names.append(path)
         except Exception:  # an unreadable file found on the machine is not a measurement
             continue

@@ -5,7 +5,7 @@
 
 For each generated scene it asks one question and checks that the relevance map's peak,
 mapped back to pixels, falls inside the right object's bounding box
-(vqa_cli/run/faithfulness.py): for query_color/query_shape the object the question refers
+(vqa_cli.shapes.faithfulness.py): for query_color/query_shape the object the question refers
 to, for closest/furthest the object the answer describes. Prints the hit rate and the misses.
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vqa_cli.run.faithfulness import peak_hit_rate  # noqa: E402
-from vqa_cli.store.registry import load_engine  # noqa: E402
+from vqa_cli.shapes.faithfulness import peak_hit_rate  # noqa: E402
+from vqa_cli.backends.registry import load_engine  # noqa: E402
 
 
 def main() -> None:

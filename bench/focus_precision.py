@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vqa_cli.io.images import open_image  # noqa: E402
+from vqa_cli.io.media import load_media# noqa: E402
 from vqa_cli.store import bundle as bundles  # noqa: E402
 
 RELATION_WORDS = {"closest": " to the ", "furthest": " from the "}
@@ -61,7 +61,7 @@ def main() -> None:
         if target is None:
             continue
         with torch.no_grad():
-            image = model.encode_image(pre.pixels([open_image(str(args.data / row["image"]))]))
+            image = model.encode_image(pre.pixels([load_media(str(args.data / row["image"]))]))
             tokens = pre.tokenize(bundle.tokenizer, [row["question"]])
             text = model.encode_text(tokens["input_ids"], tokens["attention_mask"])
             out = model.answer(text, tokens["attention_mask"], image, output_attentions=True)

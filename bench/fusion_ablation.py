@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bundle_speed import ROOT, interleaved_speeds  # noqa: E402
 
 from vqa_cli.errors import VQAError  # noqa: E402
-from vqa_cli.io.images import open_image  # noqa: E402
+from vqa_cli.io.media import load_media# noqa: E402
 from vqa_cli.run.evaluate import evaluate  # noqa: E402
 from vqa_cli.run.stream import answer_image  # noqa: E402
 from vqa_cli.store import bundle as bundles  # noqa: E402
-from vqa_cli.store.registry import load_engine  # noqa: E402
+from vqa_cli.backends.registry import load_engine  # noqa: E402
 
 
 def parameters(engine) -> tuple[int, int]:
@@ -42,7 +42,7 @@ def parameters(engine) -> tuple[int, int]:
 
 def explains(engine) -> str:
     try:
-        answer_image(engine, open_image(str(ROOT / "samples" / "scene_1.png")), ["what shape is the red object?"], explain=True)
+        answer_image(engine, load_media(str(ROOT / "samples" / "scene_1.png")), ["what shape is the red object?"], explain=True)
         return "yes"
     except VQAError as e:
         return f"no: {e}"

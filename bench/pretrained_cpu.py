@@ -53,10 +53,10 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from vqa_cli.io.images import open_image
-    from vqa_cli.store.registry import load_engine
+    from vqa_cli.io.media import load_media
+    from vqa_cli.backends.registry import load_engine
 
-    image = open_image(str(ROOT / "samples" / "scene_1.png"))
+    image = load_media(str(ROOT / "samples" / "scene_1.png"))
     questions = [f"what is in the picture number {n}?" for n in range(args.questions)]
     for kind in ("vilt", "blip"):
         with tempfile.TemporaryDirectory() as tmp:

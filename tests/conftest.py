@@ -16,7 +16,7 @@ ANSWERS = ["yes", "no", "red", "blue", "circle", "square"]
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch, tmp_path_factory):
     """Keep tests away from the user's settings and the network."""
-    for var in ("VQA_MODEL", "VQA_DEVICE"):
+    for var in ("VQA_SERVER", "VQA_API_KEY", "VQA_MODEL", "VQA_DEVICE", "RAY_ADDRESS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path_factory.getbasetemp() / "hf-home"))

@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from vqa_cli.cli import app
 from vqa_cli.run.evaluate import evaluate
-from vqa_cli.store.registry import load_engine
-from vqa_cli.run.faithfulness import peak_hit_rate
+from vqa_cli.backends.registry import load_engine
+from vqa_cli.shapes.faithfulness import peak_hit_rate
 from vqa_cli.shapes.synth import synthesize
 
 FRESH_SEED = 777_777  # never used for training (the training set is seed 1)
@@ -40,7 +40,7 @@ def test_shipped_bundle_knows_its_domain(engine):
     import io
 
     from tests.conftest import FOREIGN_IMAGES, OFF_TOPIC
-    from vqa_cli.io.images import open_image
+    from vqa_cli.io.media import load_media
     from vqa_cli.shapes.render import render
     from vqa_cli.shapes.synth import scene_rng
     from vqa_cli.shapes.world import sample_scene
@@ -50,8 +50,8 @@ def test_shipped_bundle_knows_its_domain(engine):
     for scene in scenes:
         buffer = io.BytesIO()
         scene.save(buffer, format="JPEG", quality=85)
-        jpegs.append(open_image("x", buffer.getvalue()))
-    images = scenes + jpegs + [open_image(str(p)) for p in FOREIGN_IMAGES]
+        jpegs.append(load_media(buffer.getvalue(), "x"))
+    images = scenes + jpegs + [load_media(str(p)) for p in FOREIGN_IMAGES]
     answers = engine.answer(engine.encode_images(images), ["what?"] * len(images), list(range(len(images))))
     assert [a.image_in_domain for a in answers] == [True] * 16 + [False] * len(FOREIGN_IMAGES)
     judged = engine.answer(engine.encode_images(scenes[:1]), ["what color is the large circle?", "which colour is the little triangle?", *OFF_TOPIC])

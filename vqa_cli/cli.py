@@ -125,12 +125,12 @@ def ask(
     with user_errors():
         from .backends.base import check_question
         from .io import output
-        from .io.images import open_image, read_bytes
+        from .io.explain import write_explanations
+        from .io.media import load_media
         from .run.stream import answer_image
 
         texts = [check_question(q) for q in questions]
-        data = read_bytes(image)
-        picture = open_image(image, data)
+        picture = load_media(image)
         engine = _engine(model, device, dtype, server)
         answers = answer_image(engine, picture, texts, top_k=top_k, explain=explain is not None)
         warnings = output.domain_warnings("-" if image == "-" else image, engine, answers)
@@ -139,7 +139,7 @@ def ask(
         for line in warnings:
             print(f"vqa: warning: {line}", file=sys.stderr)
         if explain is not None:
-            output.write_explanations(picture, answers, explain, engine.grid_offset)
+            write_explanations(picture, answers, explain, engine.grid_offset)
         if json_output:
             output.print_json(output.ask_document(image, engine, answers))
         else:
@@ -155,7 +155,7 @@ def _engine(model: str, device: str | None, dtype: str, server: str | None = Non
 
         return RemoteEngine(server, model, os.environ.get("VQA_API_KEY"))
     from .backends.device import choose_device, choose_dtype
-    from .store.registry import load_engine
+    from .backends.registry import load_engine
 
     chosen = choose_device(device)
     return load_engine(model, chosen, choose_dtype(chosen, dtype))
@@ -170,6 +170,11 @@ class OutputFormat(str, Enum):
 class BatchEngine(str, Enum):
     local = "local"
     ray = "ray"
+
+
+class Sampling(str, Enum):
+    balanced = "balanced"
+    uniform = "uniform"
 
 
 class InputFormat(str, Enum):
@@ -271,7 +276,7 @@ def models(json_output: Annotated[bool, typer.Option("--json", help="Print JSON.
     """List the available models: the shipped bundles and the VQA models in the Hugging Face cache."""
     with user_errors():
         from .io import output
-        from .store.registry import list_models
+        from .backends.registry import list_models
 
         entries = list_models()
         if json_output:
@@ -287,15 +292,16 @@ def pull(
 ) -> None:
     """Download a pretrained VQA model (safetensors, configs, tokenizer) into the Hugging Face cache."""
     with user_errors():
-        from .backends.pretrained import detect_kind
+        from .backends.registry import BACKENDS, entry
         from .store.hub import download
 
         folder = Path(download(model, revision))
-        kind = detect_kind(folder)
-        if kind is None:
-            raise InputError(f"{model} downloaded to {folder}, but it is not a BLIP or ViLT question-answering model")
+        found = entry(model, folder)
+        if found is None:
+            kinds = ", ".join(b.kind for b in BACKENDS)
+            raise InputError(f"{model} downloaded to {folder}, but it is not a model vqa can run ({kinds})")
         print(folder)
-        print(f"vqa: {model} ({kind}) is ready; use it with -m {model}", file=sys.stderr)
+        print(f"vqa: {model} ({found['kind']}) is ready; use it with -m {model}", file=sys.stderr)
 
 
 @app.command()
@@ -306,6 +312,9 @@ def synth(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     paraphrase: Annotated[bool, typer.Option("--paraphrase", help="Reword every question with the held-out wordings, to measure (same answers).")] = False,
     reword: Annotated[float, typer.Option("--reword", min=0.0, max=1.0, help="Reword this share of the questions with the training wordings.")] = 0.0,
+    sampling: Annotated[
+        Sampling, typer.Option("--sampling", help="balanced: answers balanced per family (for training). uniform: questions drawn uniformly from all the spec allows (for measuring).")
+    ] = Sampling.balanced,
 ) -> None:
     """Render Shapes scenes and write questions with their answers (see models/shapes/README.md)."""
     with user_errors():
@@ -314,7 +323,7 @@ def synth(
 
         with progress_bar() as progress:
             task = progress.add_task("rendering scenes", total=images, status="")
-            n = synthesize(out, images, questions_per_image, seed, lambda: progress.update(task, advance=1), paraphrase, reword)
+            n = synthesize(out, images, questions_per_image, seed, lambda: progress.update(task, advance=1), paraphrase, reword, sampling.value)
         print(f"wrote {images} images and {n} questions to {out}", file=sys.stderr)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 # Exit codes: 0 success; 1 (below); 2 a malformed command line (typer's own); 130 Ctrl-C.
 EXIT_ERROR = 1  # bad input, a missing model, a failed row in a batch
+EXIT_USAGE = 2  # a bad option value or combination, or a malformed setting in the environment
 
 
 class VQAError(Exception):
@@ -26,3 +27,9 @@ class DeviceError(VQAError):
 
 class InputError(VQAError):
     """A question or an input file is malformed."""
+
+
+class UsageError(VQAError):
+    """A bad option value, a bad combination of options, or a malformed setting (exit 2)."""
+
+    exit_code = EXIT_USAGE

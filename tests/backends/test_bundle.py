@@ -20,13 +20,13 @@ def test_bundle_engine_is_an_engine(tiny_bundle):
 
 
 def test_cached_questions_give_the_same_answers_and_each_is_encoded_once(tiny_bundle, scene_png):
-    from vqa_cli.io.images import open_image
+    from vqa_cli.io.media import load_media
 
     cached, uncached = engine(tiny_bundle), engine(tiny_bundle, cache_size=0)
     calls = []
     original = cached.model.encode_text
     cached.model.encode_text = lambda ids, mask: calls.append(len(ids)) or original(ids, mask)
-    image = open_image(str(scene_png))
+    image = load_media(str(scene_png))
     first = cached.answer(cached.encode_images([image]), QUESTIONS, top_k=3)
     again = cached.answer(cached.encode_images([image]), QUESTIONS[::-1], top_k=3)
     plain = uncached.answer(uncached.encode_images([image]), QUESTIONS, top_k=3)

@@ -52,15 +52,15 @@ def test_batch_with_pretrained_models_is_batch_size_invariant(fixture, request, 
 def test_blip_score_is_the_sequence_probability(tiny_blip, scene_png):
     import torch
 
-    from vqa_cli.io.images import open_image
-    from vqa_cli.store.registry import load_engine
+    from vqa_cli.io.media import load_media
+    from vqa_cli.backends.registry import load_engine
 
     engine = load_engine(str(tiny_blip), "cpu", torch.float32)
-    state = engine.encode_images([open_image(str(scene_png))])
+    state = engine.encode_images([load_media(str(scene_png))])
     (answer,) = engine.answer(state, ["what color is the circle?"])
     # Recompute P(answer) token by token with the stock generate() path.
     model, processor = engine.model, engine.processor
-    inputs = processor(images=open_image(str(scene_png)), text="what color is the circle?", return_tensors="pt")
+    inputs = processor(images=load_media(str(scene_png)), text="what color is the circle?", return_tensors="pt")
     with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=12, output_scores=True, return_dict_in_generate=True)
     decoded = processor.tokenizer.decode(out.sequences[0], skip_special_tokens=True).strip()

@@ -30,14 +30,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# The user's settings that would send a run elsewhere. Module-scoped fixtures start before the
+# autouse `isolated` fixture clears them, so the subprocesses here drop them themselves.
+USER_SETTINGS = ("VQA_SERVER", "VQA_API_KEY", "VQA_MODEL", "VQA_DEVICE", "RAY_ADDRESS")
+
+
+def _clean_environ() -> dict:
+    return {k: v for k, v in os.environ.items() if k not in USER_SETTINGS}
+
+
 @pytest.fixture(scope="module")
-def ray_env(tmp_path_factory):
-    """A local Ray cluster for this module, and the environment that reaches it (token auth on).
+def ray_head(tmp_path_factory):
+    """A local Ray cluster for this module: the `ray start` process (every Ray process of the
+    cluster descends from it) and the environment that reaches it (token auth on).
 
     `ray start --block` stays in the foreground and takes the cluster down when it is
     stopped, so only this cluster is stopped, never another Ray on the machine.
     """
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16), "RAY_USAGE_STATS_ENABLED": "0",
+    env = {**_clean_environ(), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16), "RAY_USAGE_STATS_ENABLED": "0",
            "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path_factory.getbasetemp() / "hf-home")}
     port = _free_port()
     log = tmp_path_factory.mktemp("ray-head") / "head.log"
@@ -48,9 +58,14 @@ def ray_env(tmp_path_factory):
     while "Ray runtime started" not in log.read_text():
         assert head.poll() is None and time.time() < deadline, log.read_text()
         time.sleep(0.2)
-    yield {**env, "RAY_ADDRESS": f"127.0.0.1:{port}"}
+    yield head, {**env, "RAY_ADDRESS": f"127.0.0.1:{port}"}
     head.send_signal(signal.SIGTERM)
     head.wait(timeout=120)
+
+
+@pytest.fixture(scope="module")
+def ray_env(ray_head):
+    return ray_head[1]
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +90,7 @@ def rows_csv(tmp_path_factory):
 
 
 def vqa(*args, env=None, cwd=None, timeout=300) -> subprocess.CompletedProcess:
+    env = _clean_environ() if env is None else env
     return subprocess.run([VQA, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
@@ -88,8 +104,7 @@ def local_records(rows_csv, tiny_bundle, tmp_path_factory) -> bytes:
 
 def test_one_local_worker_writes_exactly_what_the_local_engine_writes(rows_csv, tiny_bundle, local_records, tmp_path):
     """No address: vqa starts a local Ray instance sized to this machine, and stdout is the local run's, byte for byte."""
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    result = vqa("batch", str(rows_csv), "-m", str(tiny_bundle), "--top-k", "3", "--engine", "ray", "--workers", "1", env=env)
+    result = vqa("batch", str(rows_csv), "-m", str(tiny_bundle), "--top-k", "3", "--engine", "ray", "--workers", "1")
     assert result.returncode == 1, result.stderr  # bad rows fail the run, as locally
     assert result.stdout.encode() == local_records
     records = [json.loads(line) for line in result.stdout.splitlines()]
@@ -110,14 +125,71 @@ def test_two_workers_on_a_cluster_write_the_same_records_in_order(rows_csv, tiny
 
 
 def _start(args, env, out: Path) -> subprocess.Popen:
-    """A vqa run in the background, once it has written its first record."""
-    process = subprocess.Popen([VQA, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    """A vqa run in the background, once it has written its first 256 records; stderr goes to _log(out)."""
+    with open(_log(out), "w") as log:
+        process = subprocess.Popen([VQA, *args], env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
     deadline = time.time() + 240
     while not (out.exists() and out.read_bytes().count(b"\n") >= 256):
-        assert process.poll() is None, process.stderr.read()
+        assert process.poll() is None, _log(out).read_text()
         assert time.time() < deadline, "no record within 240 s"
         time.sleep(0.05)
     return process
+
+
+def _log(out: Path) -> Path:
+    return out.with_name(out.name + ".stderr")
+
+
+def _records(out: Path) -> int:
+    return out.read_bytes().count(b"\n") if out.exists() else 0
+
+
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat's fields from the state on (state, ppid, ...), or None once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is not None and fields[0] not in "ZX"
+
+
+def _cpu_ticks(pid: int) -> int:
+    """CPU time used so far, in clock ticks (utime + stime); -1 once the process is gone."""
+    fields = _stat(pid)
+    return int(fields[11]) + int(fields[12]) if fields else -1
+
+
+def _descendants(root: int) -> set[int]:
+    """Every live process below `root`, found through the parent links in /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (fields := _stat(int(entry))) is not None and fields[0] not in "ZX":
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _answerers(head: subprocess.Popen) -> set[int]:
+    """The Answerer actors of the test's own cluster: processes below the `ray start` it started."""
+    pids = set()
+    for pid in _descendants(head.pid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"MapBatches(Answerer)" in f.read():
+                    pids.add(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return pids
 
 
 def test_resume_after_the_driver_is_killed_finishes_the_same_file(rows_csv, tiny_bundle, local_records, ray_env, tmp_path):
@@ -134,18 +206,47 @@ def test_resume_after_the_driver_is_killed_finishes_the_same_file(rows_csv, tiny
     assert out.read_bytes() == local_records  # nothing lost, nothing doubled, still in order
 
 
-def test_an_actor_killed_mid_run_loses_and_doubles_no_row(rows_csv, tiny_bundle, local_records, ray_env, tmp_path):
+def test_an_actor_killed_mid_run_loses_and_doubles_no_row(rows_csv, tiny_bundle, local_records, ray_head, tmp_path):
+    """SIGKILL the one Answerer actor while it is answering: Ray restarts it and the run still
+    writes every record exactly once, in order. Only a PID found below the test's own cluster is killed."""
+    head, env = ray_head
     out = tmp_path / "out.jsonl"
+    total = local_records.count(b"\n")
     args = ["batch", str(rows_csv), "-m", str(tiny_bundle), "--top-k", "3", "--engine", "ray", "--workers", "1", "-o", str(out)]
-    process = _start(args, ray_env, out)
-    actors = subprocess.run(["pgrep", "-f", r"MapBatches\(Answerer\)"], capture_output=True, text=True).stdout.split()
-    assert actors, "no actor process found"
-    for pid in actors:
-        os.kill(int(pid), signal.SIGKILL)
-    stderr = process.communicate(timeout=300)[1]
-    assert process.returncode == 1, stderr
-    assert out.read_bytes().count(b"\n") > 0
-    assert out.read_bytes() == local_records  # Ray restarted the actor and redid its window, once
+    process = _start(args, env, out)
+    try:
+        actors = _answerers(head)
+        assert len(actors) == 1, f"want the one Answerer of --workers 1, found {actors}"
+        (actor,) = actors
+        # It is answering: it uses CPU while the run is still writing records.
+        ticks, written = _cpu_ticks(actor), _records(out)
+        deadline = time.time() + 30
+        while _cpu_ticks(actor) - ticks < 10 or _records(out) == written:  # 10 ticks: 0.1 s of CPU
+            assert _alive(actor), f"actor {actor} died before the test killed it"
+            assert process.poll() is None and time.time() < deadline, "the actor did not answer before the run ended"
+            time.sleep(0.05)
+        assert _alive(actor) and process.poll() is None
+        os.kill(actor, signal.SIGKILL)
+        at_kill = _records(out)
+        assert process.poll() is None and 0 < at_kill < total, "the kill did not land mid-run"
+        deadline = time.time() + 30
+        while _alive(actor):
+            assert time.time() < deadline, f"actor {actor} survived SIGKILL"
+            time.sleep(0.05)
+        restarted, deadline = set(), time.time() + 300
+        while process.poll() is None:  # Ray replaces the actor and the run goes on
+            restarted |= _answerers(head) - {actor}
+            assert time.time() < deadline, "the run did not finish within 300 s of the kill"
+            time.sleep(0.1)
+    finally:  # a failed check leaves no run behind: stop the process this test started, by its Popen
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=60)
+    stderr = _log(out).read_text()
+    assert process.returncode == 1, stderr  # the two bad rows, as locally
+    assert restarted, "no new Answerer took over after the kill"
+    assert _records(out) == total > at_kill
+    assert out.read_bytes() == local_records  # the killed window redone once: nothing lost, nothing doubled, in order
 
 
 def test_a_pretrained_model_reading_rows_from_stdin_gives_the_local_records(rows_csv, tiny_vilt, ray_env, tmp_path):
@@ -180,17 +281,17 @@ def test_image_uris_open_through_fsspec(tmp_path):
     import fsspec
     from PIL import Image
 
-    from vqa_cli.io.images import image_path, open_image
+    from vqa_cli.io.media import image_path, load_media
 
     Image.new("RGB", (8, 6), (255, 0, 0)).save(tmp_path / "red.png")
     with fsspec.open("memory://bucket/red.png", "wb") as f:
         f.write((tmp_path / "red.png").read_bytes())
-    assert open_image("memory://bucket/red.png").size == (8, 6)
-    assert open_image((tmp_path / "red.png").as_uri()).getpixel((0, 0)) == (255, 0, 0)
+    assert load_media("memory://bucket/red.png").size == (8, 6)
+    assert load_media((tmp_path / "red.png").as_uri()).getpixel((0, 0)) == (255, 0, 0)
     assert image_path("s3://bucket/key.png", tmp_path) == "s3://bucket/key.png"  # never joined to a root
     assert image_path("a/b.png", "s3://bucket/images/") == "s3://bucket/images/a/b.png"  # a URI root joins with /
     with pytest.raises(Exception, match="image not found: memory://bucket/none.png"):
-        open_image("memory://bucket/none.png")
+        load_media("memory://bucket/none.png")
 
 
 def test_a_batch_answers_rows_whose_images_are_memory_uris(tiny_bundle, tmp_path):

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from vqa_cli.errors import ImageError
-from vqa_cli.io.images import open_image
+from vqa_cli.io.media import load_media
 
 
 def save(image: Image.Image, path, **kwargs):
@@ -19,7 +19,7 @@ def test_exif_orientation_is_applied(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise to display
     path = save(image, tmp_path / "rotated.jpg", exif=exif.tobytes())
-    assert open_image(path).size == (20, 40)
+    assert load_media(path).size == (20, 40)
 
 
 @pytest.mark.parametrize("mode", ["L", "P", "RGBA", "CMYK", "LA", "1"])
@@ -27,20 +27,20 @@ def test_modes_become_rgb(tmp_path, mode):
     image = Image.new("RGB", (8, 8), (200, 30, 30)).convert(mode)
     fmt = "JPEG" if mode == "CMYK" else "PNG"
     path = save(image, tmp_path / f"img.{fmt.lower()}", format=fmt)
-    out = open_image(path)
+    out = load_media(path)
     assert out.mode == "RGB" and out.size == (8, 8)
 
 
 def test_transparency_is_flattened_onto_white(tmp_path):
     image = Image.new("RGBA", (4, 4), (0, 0, 0, 0))
-    assert open_image(save(image, tmp_path / "clear.png")).getpixel((0, 0)) == (255, 255, 255)
+    assert load_media(save(image, tmp_path / "clear.png")).getpixel((0, 0)) == (255, 255, 255)
 
 
 def test_16_bit_images_are_scaled_not_clipped(tmp_path):
     values = np.full((6, 6), 32768, dtype=np.uint16)
     image = Image.fromarray(values)
     assert image.mode.startswith("I;16")
-    pixel = open_image(save(image, tmp_path / "deep.png")).getpixel((0, 0))
+    pixel = load_media(save(image, tmp_path / "deep.png")).getpixel((0, 0))
     assert 120 <= pixel[0] <= 135 and pixel[0] == pixel[1] == pixel[2]
 
 
@@ -48,17 +48,15 @@ def test_animated_image_gives_its_first_frame(tmp_path):
     frames = [Image.new("RGB", (10, 10), color) for color in ((255, 0, 0), (0, 0, 255))]
     path = tmp_path / "anim.gif"
     frames[0].save(path, save_all=True, append_images=frames[1:])
-    r, g, b = open_image(str(path)).getpixel((5, 5))
+    r, g, b = load_media(str(path)).getpixel((5, 5))
     assert r > 200 and b < 50
 
 
 def test_decompression_bomb_is_refused_from_the_header(tmp_path, monkeypatch):
-    import vqa_cli.io.images as images
-
-    monkeypatch.setattr(images, "MAX_PIXELS", 10_000)
+    monkeypatch.setenv("VQA_MAX_PIXELS", "10000")
     path = save(Image.new("L", (200, 200)), tmp_path / "big.png")
     with pytest.raises(ImageError, match="too large"):
-        open_image(path)
+        load_media(path)
 
 
 def test_huge_declared_size_is_refused_without_decoding(tmp_path):
@@ -71,7 +69,7 @@ def test_huge_declared_size_is_refused_without_decoding(tmp_path):
     path = tmp_path / "bomb.png"
     path.write_bytes(bytes(data))
     with pytest.raises(ImageError, match="too large"):
-        open_image(str(path))
+        load_media(str(path))
 
 
 @pytest.mark.parametrize(
@@ -83,7 +81,7 @@ def test_bad_files_give_one_line_errors(tmp_path, content, message):
     if content is not None:
         path.write_bytes(content)
     with pytest.raises(ImageError, match=message) as error:
-        open_image(str(path))
+        load_media(str(path))
     assert "\n" not in str(error.value)
 
 
@@ -93,4 +91,4 @@ def test_truncated_image_is_an_error(tmp_path):
     cut = tmp_path / "cut.png"
     cut.write_bytes(full.read_bytes()[:300])
     with pytest.raises(ImageError):
-        open_image(str(cut))
+        load_media(str(cut))

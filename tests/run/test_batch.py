@@ -145,12 +145,25 @@ def test_shards_together_equal_the_whole(dataset, tiny_bundle):
 
 
 def test_answers_do_not_depend_on_batch_size(dataset, tiny_bundle):
-    root, _ = dataset
-    runs = [records(batch(root / "rows.csv", "-m", tiny_bundle, "--batch-size", n).stdout) for n in (1, 5, 64)]
+    root, rows = dataset
+    runs = []
+    for n in (1, 5, 64):
+        result = batch(root / "rows.csv", "-m", tiny_bundle, "--batch-size", n)
+        assert result.exit_code == 0, result.output  # README: 0 when every row was answered
+        assert "answered 24, failed 0" in result.stderr
+        out = records(result.stdout)
+        assert [r["id"] for r in out] == [r["id"] for r in rows] and all(r["error"] is None for r in out)
+        runs.append(out)
     for other in runs[1:]:
-        for a, b in zip(runs[0], other):
+        for a, b in zip(runs[0], other, strict=True):
             assert a["answer"] == b["answer"]
             assert a["score"] == pytest.approx(b["score"], abs=1e-4)
+    # The other documented codes, on the same run: 1 once a row fails, 2 for a bad option value.
+    with_a_bad_row = (root / "rows.csv").read_text() + "img/missing.png,what color is the circle?,r99,n99\n"
+    failed = batch("-", "--input-format", "csv", "--image-root", root, "-m", tiny_bundle, "--batch-size", 5, input=with_a_bad_row)
+    assert failed.exit_code == 1, failed.output
+    assert "answered 24, failed 1" in failed.stderr and records(failed.stdout)[-1]["error"].startswith("image not found")
+    assert batch(root / "rows.csv", "-m", tiny_bundle, "--batch-size", 0).exit_code == 2
 
 
 def test_bom_quoted_newlines_and_whitespace(dataset, tiny_bundle, tmp_path):

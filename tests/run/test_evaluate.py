@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from vqa_cli.errors import InputError
-from vqa_cli.io.images import open_image
+from vqa_cli.io.media import load_media
 from vqa_cli.run.evaluate import evaluate
-from vqa_cli.store.registry import load_engine
+from vqa_cli.backends.registry import load_engine
 
 
 def write(path, text: str):
@@ -16,7 +16,7 @@ def write(path, text: str):
 
 def test_accuracy_per_family_and_failed_rows(tiny_bundle, scene_png, tmp_path):
     engine = load_engine(str(tiny_bundle), "cpu", torch.float32)
-    image = engine.encode_images([open_image(str(scene_png))])
+    image = engine.encode_images([load_media(str(scene_png))])
     given = engine.answer(image, ["what color is the circle?"])[0].answer
     wrong = next(a for a in engine.model.answers if a != given)
     data = write(tmp_path / "q.csv", "image,question,answer,family\n"

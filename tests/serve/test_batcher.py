@@ -12,9 +12,11 @@ class Engine:
 
     def __init__(self):
         self.passes = 0
+        self.encoded = []  # the images of each encoding pass, in order
 
     def encode_images(self, images):
         self.passes += 1
+        self.encoded.append(list(images))
         if "bad" in images:
             raise ValueError("cannot encode")
         return list(images)
@@ -37,14 +39,22 @@ def test_concurrent_requests_share_a_pass_and_get_their_own_answers():
 
 
 def test_a_failing_request_fails_alone():
+    """The bad image shares a pass with the others, the pass fails, and the batcher retries each
+    request on its own: the good ones still get their answers, and the worker keeps serving."""
     engine = Engine()
     batcher = Batcher(engine, max_wait=0.2)
 
     async def main():
-        return await asyncio.gather(batcher.answer("ok", ["q"]), batcher.answer("bad", ["q"]), return_exceptions=True)
+        together = await asyncio.gather(
+            batcher.answer("ok", ["q"]), batcher.answer("bad", ["q"]), batcher.answer("fine", ["r", "s"]),
+            return_exceptions=True,
+        )
+        return together, await batcher.answer("later", ["q"])
 
-    good, bad = asyncio.run(main())
+    (good, bad, fine), later = asyncio.run(main())
     batcher.close()
-    assert good == ["ok:q"] and isinstance(bad, ValueError)
-    with pytest.raises(ValueError):
-        raise bad
+    assert good == ["ok:q"] and fine == ["fine:r", "fine:s"]
+    assert type(bad) is ValueError and str(bad) == "cannot encode"  # the engine's own error, for that request only
+    assert engine.encoded[0] == ["ok", "bad", "fine"]  # they did share the pass that failed
+    assert sorted(engine.encoded[1:4]) == [["bad"], ["fine"], ["ok"]]  # then each alone, once
+    assert later == ["later:q"] and engine.encoded[4:] == [["later"]]  # the worker survived the failure

@@ -7,7 +7,7 @@ import torch
 
 from tests.conftest import FOREIGN_IMAGES
 from vqa_cli.backends.bundle import BundleEngine
-from vqa_cli.io.images import open_image
+from vqa_cli.io.media import load_media
 from vqa_cli.store import bundle as bundles
 
 
@@ -16,8 +16,8 @@ def test_statistics_are_small_saved_and_flag_what_is_foreign(domain_bundle, shap
     assert set(config["domain"]) == {"image_threshold", "question_threshold", "description"}
     assert (domain_bundle / "domain.safetensors").stat().st_size < 1_000_000
     engine = BundleEngine(bundles.load(str(domain_bundle)), "cpu", torch.float32)
-    scenes = [open_image(str(p)) for p in sorted((shapes_data / "images").glob("*.png"))[:6]]
-    foreign = [open_image(str(p)) for p in FOREIGN_IMAGES if p.stem in ("photo", "screenshot")]  # obviously foreign
+    scenes = [load_media(str(p)) for p in sorted((shapes_data / "images").glob("*.png"))[:6]]
+    foreign = [load_media(str(p)) for p in FOREIGN_IMAGES if p.stem in ("photo", "screenshot")]  # obviously foreign
     with open(shapes_data / "questions.csv", newline="") as f:
         asked = [row["question"] for row in csv.DictReader(f)]
     questions = [asked[0], asked[-1], "is there a dog?", "what is the capital of france?"]

@@ -11,7 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from ..errors import InputError
+from ..errors import InputError, ModelError
+
+# What an engine may be able to do beyond answering, and how a refusal words it.
+CAPABILITIES = {
+    "explain": "draw where it looked (--explain)",
+}
 
 
 @dataclass
@@ -39,6 +44,9 @@ class Engine(Protocol):
 
     device: str
     dtype: Any  # a torch dtype
+    capabilities: frozenset  # names from CAPABILITIES
+    why_not: dict  # capability -> why the engine lacks it
+    domain: str | None  # what the model knows, in words, when it can tell what lies outside it
 
     @property
     def dtype_name(self) -> str: ...
@@ -58,6 +66,8 @@ class DeviceEngine:
     """What every engine shares: where it runs and in which dtype."""
 
     domain: str | None = None  # what the model knows, in words, when it can tell what lies outside it
+    capabilities: frozenset = frozenset()
+    why_not: dict = {}  # capability -> why this engine lacks it, for the refusal
 
     def __init__(self, device: str, dtype):
         self.device = device
@@ -70,6 +80,14 @@ class DeviceEngine:
     def session(self):
         """An engine whose answers depend only on the calls made through it (see BundleEngine.session)."""
         return self
+
+
+def require(engine, capability: str) -> None:
+    """The one refusal for a capability an engine lacks: which model, what it cannot do, and why."""
+    if capability in engine.capabilities:
+        return
+    reason = engine.why_not.get(capability)
+    raise ModelError(f"{engine.name} cannot {CAPABILITIES[capability]}" + (f": {reason}" if reason else ""))
 
 
 def score(value: float) -> float:

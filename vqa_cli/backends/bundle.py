@@ -14,6 +14,8 @@ from collections import OrderedDict
 import torch
 
 from ..model.domain import pool_image, pool_question
+from ..model.explain import grid_offset, relevance_maps
+from ..store import bundle as bundles
 from ..store.bundle import Bundle
 from .base import Answer, DeviceEngine, ranked_answers
 
@@ -30,6 +32,16 @@ class BundleEngine(DeviceEngine):
         self.cache_size = cache_size
         self._questions: OrderedDict[str, torch.Tensor] = OrderedDict()  # question -> (L, D) head features
         self._lock = threading.Lock()
+        self._grid_offset: tuple[float, float] | None = None
+        if bundle.config.get("head", {}).get("fusion", "cross") == "late":
+            self.capabilities = frozenset()
+            self.why_not = {"explain": "late fusion has no attention between the question and the image"}
+        else:
+            self.capabilities = frozenset({"explain"})
+
+    @classmethod
+    def load(cls, folder, reference: str, device: str, dtype) -> "BundleEngine":
+        return cls(bundles.load(str(folder), device, dtype), device, dtype)
 
     def session(self) -> "BundleEngine":
         """The same model with an empty question cache of its own.
@@ -53,10 +65,8 @@ class BundleEngine(DeviceEngine):
 
     @property
     def grid_offset(self) -> tuple[float, float]:
-        """Shift of the image grid's cell centres (see run/explain.grid_offset), measured once."""
-        if not hasattr(self, "_grid_offset"):
-            from ..run.explain import grid_offset
-
+        """Shift of the image grid's cell centres (see model/explain.grid_offset), measured once."""
+        if self._grid_offset is None:
             self._grid_offset = grid_offset(self.model, self.bundle.preprocessing.image_size)
         return self._grid_offset
 
@@ -112,7 +122,7 @@ class BundleEngine(DeviceEngine):
     def answer(self, images, questions: list[str], image_index: list[int] | None = None, top_k: int = 1, explain: bool = False) -> list[Answer]:
         """Answer questions about already-encoded images; question i is about image image_index[i].
 
-        With explain, each answer also carries the relevance map of the image grid (see run/explain.py).
+        With explain, each answer also carries the relevance map of the image grid (see model/explain.py).
         """
         if not questions:
             return []
@@ -122,8 +132,6 @@ class BundleEngine(DeviceEngine):
         answers = ranked_answers(questions, logits.float().softmax(-1), self.model.answers, top_k)
         self._judge(answers, images, index, text, mask)
         if explain:
-            from ..run.explain import relevance_maps
-
             maps = relevance_maps(self.model, text, mask, images, index, logits.argmax(-1), self.grid_offset)
             for answer, heatmap in zip(answers, maps.tolist()):
                 answer.attention = [[round(v, 4) for v in row] for row in heatmap]

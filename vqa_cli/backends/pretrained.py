@@ -11,7 +11,6 @@ It classifies over a fixed answer vocabulary, with an independent sigmoid per an
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,21 +19,7 @@ import torch
 from .base import Answer, DeviceEngine, ranked_answers, score
 from ..errors import ModelError
 
-KINDS = {"blip": "blip-vqa", "vilt": "vilt-vqa"}  # config model_type -> kind shown to users
 MAX_ANSWER_TOKENS = 12
-
-
-def detect_kind(folder: Path) -> str | None:
-    """The kind of a Hugging Face VQA checkpoint folder, or None if it is not one we run."""
-    try:
-        config = json.loads((folder / "config.json").read_text())
-    except (OSError, ValueError):
-        return None
-    architectures = config.get("architectures") or []
-    kind = KINDS.get(config.get("model_type", ""))
-    if kind and (not architectures or any(a.endswith("ForQuestionAnswering") for a in architectures)):
-        return kind
-    return None
 
 
 def check_safetensors(folder: Path, reference: str) -> None:
@@ -82,6 +67,10 @@ class PretrainedEngine(DeviceEngine):
         self.reference = reference
         self.folder = folder
 
+    @classmethod
+    def load(cls, folder: Path, reference: str, device: str, dtype) -> "PretrainedEngine":
+        return cls(folder, reference, device, dtype)
+
     @property
     def name(self) -> str:
         return self.reference
@@ -98,15 +87,11 @@ class PretrainedEngine(DeviceEngine):
         tokens = self.processor.tokenizer(questions, padding=True, truncation=True, return_tensors="pt")
         return {k: v.to(self.device) for k, v in tokens.items()}
 
-    explain_refusal = "--explain is not available for this model"
-
-    def _no_explain(self):
-        raise ModelError(f"{self.explain_refusal} ({self.reference})")
 
 
 class ViltEngine(PretrainedEngine):
     kind = "vilt-vqa"
-    explain_refusal = "--explain needs cross-attention from the question to image tokens, and ViLT (single-stream) has none"
+    why_not = {"explain": "it needs cross-attention from the question to image tokens, and ViLT (single-stream) has none"}
 
     @torch.inference_mode()
     def encode_images(self, images: list) -> PixelState:
@@ -115,8 +100,6 @@ class ViltEngine(PretrainedEngine):
 
     @torch.inference_mode()
     def answer(self, state: PixelState, questions, image_index=None, top_k: int = 1, explain: bool = False):
-        if explain:
-            self._no_explain()
         index = torch.tensor(image_index or [0] * len(questions), device=self.device)
         tokens = self._tokens(questions)
         pixel_mask = state.pixel_mask[index] if state.pixel_mask is not None else None
@@ -127,7 +110,7 @@ class ViltEngine(PretrainedEngine):
 
 class BlipEngine(PretrainedEngine):
     kind = "blip-vqa"
-    explain_refusal = "--explain is implemented for vqa bundles only; BLIP's cross-attention maps are not drawn yet"
+    why_not = {"explain": "maps are drawn for vqa bundles only; BLIP's cross-attention maps are not drawn yet"}
 
     @torch.inference_mode()
     def encode_images(self, images: list) -> PixelState:
@@ -137,8 +120,6 @@ class BlipEngine(PretrainedEngine):
 
     @torch.inference_mode()
     def answer(self, state: PixelState, questions, image_index=None, top_k: int = 1, explain: bool = False):
-        if explain:
-            self._no_explain()
         model = self.model
         index = torch.tensor(image_index or [0] * len(questions), device=self.device)
         tokens = self._tokens(questions)
@@ -186,6 +167,3 @@ class BlipEngine(PretrainedEngine):
         after_eos = (targets == cfg.sep_token_id).long().cumsum(-1) - (targets == cfg.sep_token_id).long()
         keep = (after_eos == 0) & (targets != cfg.pad_token_id)  # tokens up to and including the first EOS
         return (logprobs * keep).sum(-1).exp().tolist()
-
-
-ENGINES = {"blip-vqa": BlipEngine, "vilt-vqa": ViltEngine}

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import InputError, VQAError
-from ..io.images import is_uri, open_image
+from ..io.media import is_uri, load_media
 from ..run.batch import BatchOptions, Row, Summary, finish, requests_of
 from ..run.stream import Request, answer_window, decode_window, windows
 
@@ -54,7 +54,7 @@ class Answerer:
         import torch
 
         from ..backends.device import choose_device, choose_dtype
-        from ..store.registry import load_engine
+        from ..backends.registry import load_engine
 
         torch.set_num_threads(threads)
         chosen = choose_device(device)
@@ -68,7 +68,7 @@ class Answerer:
         """A window of rows (JSON) -> its records (JSON), in order; never raises."""
         requests = [request_from(item) for item in json.loads(window)]
         try:
-            images = decode_window(requests, open_image)
+            images = decode_window(requests, load_media)
             answered = answer_window(self.engine, requests, images, self.opts.top_k or 1, self.opts.batch_size)
         except Exception as e:  # a failure of the model itself: every row of the window is an error record
             message = str(e).splitlines()[0] if str(e) else type(e).__name__

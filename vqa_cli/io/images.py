@@ -1,4 +1,4 @@
-"""Open an image from a path, from bytes, or from stdin ('-'), as upright 8-bit RGB.
+"""Decode image bytes as upright 8-bit RGB (io/media.py finds the bytes).
 
 Pillow reads only the header on open, so a decompression bomb is refused from its
 declared size before any pixel is decoded.
@@ -8,78 +8,39 @@ from __future__ import annotations
 
 import io
 import os
-import re
-import sys
-from pathlib import Path
 
-from ..errors import ImageError
+from ..errors import ImageError, UsageError
 
-MAX_PIXELS = int(os.environ.get("VQA_MAX_PIXELS", 50_000_000))  # 50 MP: larger than any camera photo we expect
+MAX_PIXELS = 50_000_000  # 50 MP: larger than any camera photo we expect; VQA_MAX_PIXELS overrides it
+BYTES_PER_PIXEL = 4  # the decoded-bytes budget per allowed pixel: 8-bit RGBA, as Pillow holds RGB too
 
 
-def is_uri(name: str) -> bool:
-    """s3://bucket/key, gs://..., file:///..., memory://...: opened through fsspec, never joined to a root."""
-    return re.match(r"[a-zA-Z][a-zA-Z0-9+.-]+://", name) is not None
-
-
-def image_path(name: str, root: Path | str) -> str:
-    """Where an image named in an input file lies: URIs, absolute paths and '-' as given, others under
-    root, which may itself be a URI (s3://bucket/images + a.png -> s3://bucket/images/a.png)."""
-    if name == "-" or is_uri(name) or Path(name).is_absolute():
-        return name
-    if is_uri(str(root)):
-        return str(root).rstrip("/") + "/" + name
-    return str(Path(root) / name)
-
-
-def read_uri(uri: str) -> bytes:
-    """The bytes behind a URI, through fsspec (s3:// needs s3fs, gs:// gcsfs, as fsspec says)."""
-    import fsspec
-
+def env_limit(name: str, default: int) -> int:
+    """A positive integer limit from the environment; anything else there is a usage error."""
+    text = os.environ.get(name)
+    if text is None or text.strip() == "":
+        return default
     try:
-        with fsspec.open(uri, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise ImageError(f"image not found: {uri}") from None
-    except (ImportError, ValueError, OSError) as e:  # an unknown protocol, a missing fsspec backend, I/O
-        raise ImageError(f"cannot read image {uri}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        value = int(text.strip().replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UsageError(f"{name} must be a positive whole number; got {text!r}")
+    return value
 
 
-def read_bytes(source: str) -> bytes:
-    """The raw bytes of a path, or of stdin when source is '-'."""
-    if source == "-":
-        data = sys.stdin.buffer.read()
-        if not data:
-            raise ImageError("no image data on stdin")
-        return data
-    if is_uri(source):
-        return read_uri(source)
-    path = Path(source)
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ImageError(f"image not found: {source}") from None
-    except IsADirectoryError:
-        raise ImageError(f"image is a directory: {source}") from None
-    except OSError as e:
-        raise ImageError(f"cannot read image {source}: {e.strerror}") from None
+def decode_image(data: bytes, name: str):
+    """Decode an image file's bytes into a PIL RGB image, upright per its EXIF; `name` is for messages.
 
-
-def open_image(source: str, data: bytes | None = None):
-    """Decode `source` (or `data`, when given) into a PIL RGB image, upright per its EXIF."""
+    Whatever Pillow raises for these bytes becomes this image's ImageError: one bad image
+    never takes down the rest of a batch or a server.
+    """
     from PIL import Image, ImageOps
 
-    if data is None:
-        data = read_bytes(source)
-    name = "stdin" if source == "-" else source
+    limit = env_limit("VQA_MAX_PIXELS", MAX_PIXELS)
     try:
         with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise ImageError(
-                    f"image too large: {name} is {width}x{height} ({width * height / 1e6:.0f} MP, "
-                    f"limit {MAX_PIXELS / 1e6:.0f} MP; raise VQA_MAX_PIXELS to allow it)"
-                )
+            _check_size(image, name, limit)
             image.seek(0)  # the first frame of an animation
             image.load()
             upright = ImageOps.exif_transpose(image)
@@ -90,8 +51,35 @@ def open_image(source: str, data: bytes | None = None):
         raise ImageError(f"image too large: {name} exceeds the decompression-bomb limit") from None
     except Image.UnidentifiedImageError:
         raise ImageError(f"not an image: {name}") from None
-    except (OSError, ValueError, SyntaxError) as e:  # truncated or corrupt data
-        raise ImageError(f"cannot decode image {name}: {str(e).splitlines()[0] if str(e) else 'corrupt data'}") from None
+    except MemoryError:
+        raise ImageError(f"image too large: {name} does not fit in memory") from None
+    except Exception as e:  # truncated or corrupt data, malformed EXIF, a plugin's own error
+        raise ImageError(f"cannot decode image {name}: {_reason(e)}") from None
+
+
+def _check_size(image, name: str, limit: int) -> None:
+    """Refuse from the header alone: more pixels than `limit`, or more decoded bytes than their budget."""
+    from PIL import Image
+
+    width, height = image.size
+    pixels = width * height
+    if pixels > limit:
+        raise ImageError(
+            f"image too large: {name} is {width}x{height} ({pixels / 1e6:.0f} MP, "
+            f"limit {limit / 1e6:.0f} MP; raise VQA_MAX_PIXELS to allow it)"
+        )
+    depth = 2 if image.mode.startswith("I;16") else 4 if image.mode in ("I", "F") else 1
+    decoded = pixels * max(Image.getmodebands(image.mode), 1) * depth
+    if decoded > limit * BYTES_PER_PIXEL:
+        raise ImageError(
+            f"image too large: {name} decodes to {decoded / 1e6:.0f} MB ({image.mode}), "
+            f"more than the {limit * BYTES_PER_PIXEL / 1e6:.0f} MB its pixel limit allows (VQA_MAX_PIXELS)"
+        )
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 def to_rgb(image):
@@ -104,9 +92,9 @@ def to_rgb(image):
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         import numpy as np
 
-        values = np.asarray(image, dtype=np.float64)
+        values = np.asarray(image)  # uint16, int32 or float32: no wider copy than the image itself
         top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
-        gray = np.clip(values / top * 255.0, 0, 255).astype(np.uint8)
+        gray = np.clip(values * np.float32(255.0 / top), 0, 255).astype(np.uint8)
         return Image.fromarray(gray, "L").convert("RGB")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")

@@ -46,7 +46,7 @@ def _answer_json(answer) -> dict:
 
 def domain_warnings(image: str, engine, answers) -> list[str]:
     """One line per input outside the model's domain: the image (once), then each such question."""
-    known = getattr(engine, "domain", None) or "its training data"
+    known = engine.domain or "its training data"
     lines = []
     if answers and answers[0].image_in_domain is False:
         hint = " (for photos, try -m Salesforce/blip-vqa-base)"
@@ -98,18 +98,3 @@ def _size(n: int | None) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return str(n)
-
-
-def write_explanations(image, answers, out, offset=(0.0, 0.0)) -> list:
-    """One PNG per question: the image, its relevance map and the question and answer as caption."""
-    from ..errors import InputError
-    from ..run.explain import output_paths, overlay
-
-    paths = output_paths(out, len(answers))
-    for path, answer in zip(paths, answers):
-        caption = f"{answer.question}  ->  {answer.answer} ({answer.score:.2f})"
-        try:
-            overlay(image, answer.attention, caption, offset).save(path)
-        except (OSError, ValueError) as e:
-            raise InputError(f"cannot write {path}: {e}") from None
-    return paths

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 
 from ..backends.base import check_question
 from ..errors import InputError, VQAError
-from ..io.images import image_path
+from ..io.media import image_path
 from ..io.records import BadRow, read_rows
 from .stream import WINDOW, Request, answer_stream
 

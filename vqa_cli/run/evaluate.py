@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import InputError
-from ..io.images import image_path
+from ..io.media import image_path
 from ..io.records import read_rows
 from .metrics import gold_answers, soft_accuracy
 from .stream import Request, answer_stream

@@ -20,8 +20,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
+from ..backends.base import require
 from ..errors import VQAError
-from ..io.images import open_image
+from ..io.media import load_media
 
 WINDOW = 256  # requests read ahead and grouped by image
 
@@ -41,7 +42,7 @@ def answer_stream(
     top_k: int = 1,
     batch_size: int = 64,
     window: int = WINDOW,
-    load: Callable[[str], Any] = open_image,
+    load: Callable[[str], Any] = load_media,
     prefetch: int = 2,
     explain: bool = False,
 ) -> Iterator[list[tuple[Request, Any]]]:
@@ -54,6 +55,8 @@ def answer_stream(
     for batch, images in _prefetch(requests, window, load, prefetch):
         if loaded is None and any(r.error is None for r in batch):
             loaded = engine()
+            if explain:
+                require(loaded, "explain")
         yield answer_window(loaded, batch, images, top_k, batch_size, explain)
 
 

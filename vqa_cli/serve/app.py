@@ -39,7 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..backends.base import check_question
 from ..errors import VQAError
-from ..io.images import open_image
+from ..io.media import load_media
 from ..io.output import ask_document
 from .batcher import Batcher
 
@@ -80,7 +80,7 @@ class Session:
     def encode(self, images: list[str]):
         key = hashlib.sha256("\n".join(images).encode()).hexdigest()
         if key != self.images_key:
-            self.embeds = self.engine.encode_images([open_image("request", image_bytes(image)) for image in images])
+            self.embeds = self.engine.encode_images([load_media(image_bytes(image), "request") for image in images])
             self.images_key = key
         return self.embeds
 
@@ -235,7 +235,7 @@ async def _answer(models: Models, limits: Limits, model: str | None, image: str,
     texts = _check_questions(questions, limits.max_questions)
     loop = asyncio.get_running_loop()
     served = await loop.run_in_executor(None, models.get, model)
-    picture = await loop.run_in_executor(None, open_image, "request", image_bytes(image))  # decoding stays off the event loop
+    picture = await loop.run_in_executor(None, load_media, image_bytes(image), "request")  # decoding stays off the event loop
     try:
         answers = await asyncio.wait_for(served.batcher.answer(picture, texts, min(top_k, limits.max_top_k)), limits.timeout)
     except asyncio.TimeoutError:

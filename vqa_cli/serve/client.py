@@ -15,8 +15,8 @@ import urllib.error
 import urllib.request
 import uuid
 
-from ..backends.base import Answer
-from ..errors import ModelError, VQAError
+from ..backends.base import Answer, require
+from ..errors import VQAError
 
 class ServerError(VQAError):
     """The server could not be reached or refused the request."""
@@ -49,6 +49,9 @@ class RemoteEngine:
         return self._described()["dtype"]
 
     dtype = None  # only the server knows its torch dtype
+    domain = None  # the server's model's domain, in words, is not sent; answers still say in or out
+    capabilities = frozenset()
+    why_not = {"explain": "--explain draws its maps locally; unset VQA_SERVER (or drop --server) to use it"}
 
     def encode_images(self, images: list) -> list[str]:
         """Decoded images -> base64 PNG, pixel for pixel what the server will decode."""
@@ -62,7 +65,7 @@ class RemoteEngine:
     def answer(self, images: list[str], questions: list[str], image_index: list[int] | None = None, top_k: int = 1, explain: bool = False) -> list[Answer]:
         """The same call, made on the server in this run's session: the answers a local run gives."""
         if explain:
-            raise ModelError("--explain draws its maps locally; unset VQA_SERVER (or drop --server) to use it")
+            require(self, "explain")
         body = {
             "images": images, "questions": questions, "image_index": image_index if image_index is not None else [0] * len(questions),
             "top_k": top_k, "session": self.session,

@@ -30,13 +30,26 @@ class Question:
 
 Candidates = dict[str, list[str]]  # answer -> questions with that answer
 
-def candidates(scene: Scene, family: str, rng: random.Random) -> Candidates:
-    """Every question of one family this scene supports, grouped by answer."""
+SAMPLINGS = ("balanced", "uniform")
+
+
+def candidates(scene: Scene, family: str, rng: random.Random, sampling: str = "balanced") -> Candidates:
+    """Every question of one family this scene supports, grouped by answer.
+
+    exist and count cover every description, present or not. compare draws its pairs from
+    everything the spec allows (both sides may be absent), and with "balanced" sampling half
+    of them also with one side present, so that "more" is often true."""
+    if family == "compare":
+        return _compare(scene, rng, uniform=sampling == "uniform")
     return _FAMILY_CANDIDATES[family](scene, rng)
 
-def ask(scene: Scene, k: int, rng: random.Random) -> list[Question]:
-    """Pose k distinct questions, cycling through the families and drawing each answer
-    uniformly among those the scene allows, so families and answers stay balanced."""
+def ask(scene: Scene, k: int, rng: random.Random, sampling: str = "balanced") -> list[Question]:
+    """Pose k distinct questions, cycling through the families.
+
+    "balanced" draws each answer uniformly among those the scene allows for the family, then a
+    question with that answer, so families and answers stay balanced (training data).
+    "uniform" draws the question uniformly among all the family allows for the scene, whatever
+    its answer: descriptions present or not as the spec makes them (a measuring set)."""
     questions: list[Question] = []
     seen: set[str] = set()
     families = list(FAMILIES)
@@ -45,13 +58,16 @@ def ask(scene: Scene, k: int, rng: random.Random) -> list[Question]:
     while len(questions) < k and attempts < 20 * k:
         family = families[attempts % len(families)]
         attempts += 1
-        pool = candidates(scene, family, rng)
+        pool = candidates(scene, family, rng, sampling)
         pool = {a: [q for q in qs if q not in seen] for a, qs in pool.items()}
         pool = {a: qs for a, qs in pool.items() if qs}
         if not pool:
             continue
-        answer = rng.choice(sorted(pool))
-        text = rng.choice(pool[answer])
+        if sampling == "uniform":
+            text, answer = rng.choice([(q, a) for a in sorted(pool) for q in pool[a]])
+        else:
+            answer = rng.choice(sorted(pool))
+            text = rng.choice(pool[answer])
         seen.add(text)
         questions.append(Question(text, answer, family))
     return questions
@@ -100,13 +116,16 @@ def related_object(scene: Scene, ref: ShapeObject, nearest: bool) -> ShapeObject
         return None
     return others[0]
 
-def _compare(scene: Scene, rng: random.Random, tries: int = 60) -> Candidates:
+def _compare(scene: Scene, rng: random.Random, tries: int = 60, uniform: bool = False) -> Candidates:
     counts = {desc: desc.count(scene) for desc in ALL_DESCRIPTIONS}
     present = [d for d, c in counts.items() if c]
     out: Candidates = defaultdict(list)
-    for _ in range(tries):
-        # Draw at least one side from what is present, so most pairs are not 0 against 0.
-        a, b = rng.choice(present), rng.choice(ALL_DESCRIPTIONS)
+    for n in range(tries):
+        # Pairs from the whole spec, where both sides are mostly absent (0 against 0: "no"),
+        # and, unless uniform, as many pairs with one side present, so "more" is often true.
+        a, b = rng.choice(ALL_DESCRIPTIONS), rng.choice(ALL_DESCRIPTIONS)
+        if not uniform and n % 2:
+            a = rng.choice(present)
         if rng.random() < 0.5:
             a, b = b, a
         if a == b:
@@ -125,5 +144,4 @@ _FAMILY_CANDIDATES = {
     "vertical": _query("vertical", "is the {ref} at the top or bottom?"),
     "closest": _relation(nearest=True),
     "furthest": _relation(nearest=False),
-    "compare": _compare,
 }

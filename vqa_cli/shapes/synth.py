@@ -29,11 +29,13 @@ def synthesize(
     advance: Callable[[], None] = lambda: None,
     paraphrased: bool = False,
     reword: float = 0.0,
+    sampling: str = "balanced",
 ) -> int:
     """Render `images` scenes into out/images and pose their questions; return the question count.
 
     With paraphrased, each question is reworded with the held-out wordings (see paraphrase.py);
     with reword P, a share P of them with the training wordings. Answers are unchanged.
+    sampling "uniform" draws questions uniformly from all the world spec allows (see questions.ask).
     """
     (out / "images").mkdir(parents=True, exist_ok=True)
     scenes = []
@@ -46,7 +48,7 @@ def synthesize(
             scene = sample_scene(rng)
             name = f"images/scene_{i:06d}.png"
             render(scene).save(out / name, compress_level=1)
-            for j, q in enumerate(ask(scene, questions_per_image, rng)):
+            for j, q in enumerate(ask(scene, questions_per_image, rng, sampling)):
                 text = q.question
                 if paraphrased:
                     text = paraphrase(text, q.family, rng)

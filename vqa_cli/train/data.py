@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError
-from ..io.images import image_path, open_image
+from ..io.media import image_path, load_media
 from ..io.records import read_rows
 from ..model.preprocess import Preprocessing
 
@@ -80,7 +80,7 @@ def load(rows: list[dict], answers: list[str], root: Path, pre: Preprocessing, p
     pixels = torch.empty(len(image_index), 3, pre.image_size, pre.image_size, dtype=torch.uint8)
     sizes = []
     for name, i in image_index.items():
-        image = open_image(image_path(name, root))
+        image = load_media(image_path(name, root))
         sizes.append(image.size)
         pixels[i] = pre.to_uint8(image)
         if progress:

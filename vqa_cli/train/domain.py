@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from ..io.images import image_path, open_image
+from ..io.media import image_path, load_media
 from ..io.records import read_rows
 from ..model.domain import Domain, fit, pool_image, pool_question
 from ..store import bundle as bundles
@@ -37,7 +37,7 @@ def fit_bundle(path: str, data: str, description: str, *, val_fraction: float = 
     def images(ids) -> torch.Tensor:
         pooled = []
         for start in range(0, len(ids), batch):
-            chunk = [open_image(image_path(names[i], root)) for i in ids[start : start + batch].tolist()]
+            chunk = [load_media(image_path(names[i], root)) for i in ids[start : start + batch].tolist()]
             embeds = engine.encode_images(chunk)
             pooled.append(pool_image(embeds.tokens, embeds.grid, embeds.prefix))
         return torch.cat(pooled)

@@ -10,11 +10,11 @@ centre back to image pixels, and check it lies inside the right object's boundin
 
 from __future__ import annotations
 
-from ..shapes.questions import related_object
-from ..shapes.render import render
-from ..shapes.synth import scene_rng
-from ..shapes.world import IMAGE_SIZE, references, sample_scene
-from .explain import cell_centre
+from .questions import related_object
+from .render import render
+from .synth import scene_rng
+from .world import IMAGE_SIZE, references, sample_scene
+from ..model.explain import cell_centre
 
 ATTRIBUTE = ("query_color", "query_shape")
 RELATIONAL = ("closest", "furthest")

@@ -6,7 +6,7 @@ import torch
 from vqa_cli.backends.bundle import BundleEngine
 from vqa_cli.backends.pretrained import ViltEngine
 from vqa_cli.errors import ModelError
-from vqa_cli.store.registry import bundle_entries, load_engine
+from vqa_cli.backends.registry import list_models, load_engine
 
 
 def test_bundle_folders_and_pretrained_folders_load_their_engine(tiny_bundle, tiny_vilt):
@@ -26,5 +26,5 @@ def test_a_folder_that_is_no_model_is_refused(tmp_path):
 
 
 def test_shipped_bundles_are_listed_with_their_encoders():
-    (shapes,) = [e for e in bundle_entries() if e["name"] == "shapes"]
+    (shapes,) = [e for e in list_models() if e["name"] == "shapes"]
     assert shapes["image_encoder"] == "resnet (in bundle)" and shapes["answers"] == 26

@@ -5,7 +5,7 @@ import torch
 
 from vqa_cli.model.config import HeadConfig
 from vqa_cli.model.head import FusionHead
-from vqa_cli.run.explain import output_paths, overlay, relevance_maps, splat
+from vqa_cli.model.explain import relevance_maps, splat
 
 
 class HeadOnly(torch.nn.Module):
@@ -64,20 +64,21 @@ def test_object_relevance_lands_on_the_cell_that_looks_nearest_its_centre():
     assert shifted[0, 1, 2] == 1.0  # x 0.40 is seen by the cell centred at 0.625 - 0.2 = 0.425
 
 
-def test_objects_add_to_the_map_of_a_hybrid_head():
+@pytest.mark.parametrize("fusion", ["cross", "hybrid"])
+def test_objects_add_to_the_map_of_heads_that_read_them(fusion, monkeypatch):
+    import vqa_cli.model.explain as explain
+
     torch.manual_seed(0)
-    cfg = HeadConfig(image_dim=12, text_dim=20, num_answers=5, width=16, heads=2, layers=1, image_layers=0, objects=2, object_layers=0)
+    cfg = HeadConfig(image_dim=12, text_dim=20, num_answers=5, fusion=fusion, width=16, heads=2, layers=1, image_layers=0,
+                     objects=2, object_layers=0)
     head = FusionHead(cfg).eval()
+    assert type(head.fusion).__name__ == f"{fusion.title()}Fusion"
     image = head.encode_image(torch.randn(1, 16, 12), (4, 4), torch.tensor([[[0.9, 0.1], [0.1, 0.9]]]), torch.tensor([[True, False]]))
     text, mask = head.encode_text(torch.randn(1, 3, 20)), torch.ones(1, 3, dtype=torch.bool)
+    splats = []
+    real_splat = explain.splat
+    monkeypatch.setattr(explain, "splat", lambda grid, values, *a, **k: (splats.append(values.clone()), real_splat(grid, values, *a, **k)))
     maps = relevance_maps(HeadOnly(head), text, mask, image, torch.tensor([0]), torch.tensor([1]))
     assert maps.shape == (1, 4, 4) and maps.max() == 1.0
-
-
-def test_overlay_keeps_the_image_size_and_paths_number_several_questions(tmp_path):
-    from PIL import Image
-
-    image = Image.new("RGB", (40, 30), (200, 200, 200))
-    assert overlay(image, [[0.0, 1.0], [0.5, 0.2]], "what? -> red").size == (40, 30)
-    assert output_paths(tmp_path / "why.png", 1) == [tmp_path / "why.png"]
-    assert output_paths(tmp_path / "why.png", 2) == [tmp_path / "why-1.png", tmp_path / "why-2.png"]
+    assert splats and all(v.shape == (1, 2) for v in splats)  # the object tokens' relevance reached the map
+    assert sum(v[0, 0] for v in splats) > 0 and all(v[0, 1] == 0 for v in splats)  # only the object that was found

@@ -1,4 +1,6 @@
-"""Where the model looked: relevance maps from the fusion's attention to the image.
+"""Where the model looked: relevance maps from the fusion's attention to the image (pure torch).
+
+io/explain.py draws them over the image.
 
 How the map is made (gradient-weighted attention, after Chefer et al., 2021):
   for every look the fusion took at the image (each cross-attention of cross and hybrid
@@ -16,6 +18,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..errors import ModelError
+
 
 def relevance_maps(model, text, text_mask, image, image_index, answer_index, offset=(0.0, 0.0)) -> torch.Tensor:
     """(Bq, h, w) maps in [0, 1] for the answers `answer_index` (Bq,) of each question.
@@ -26,8 +30,6 @@ def relevance_maps(model, text, text_mask, image, image_index, answer_index, off
     token is added to the grid cell that looks nearest its centre (`offset` from
     grid_offset), so the map shows the object the answer came from.
     """
-    from ..errors import ModelError
-
     if image.grid is None:
         raise ModelError("this model's image tokens do not lie on a grid, so there is nothing to draw")
     h, w = image.grid
@@ -97,51 +99,3 @@ def cell_centre(row: int, col: int, grid: tuple[int, int], offset: tuple[float, 
     """(x, y) of a grid cell's centre in [0, 1] image coordinates."""
     h, w = grid
     return (col + 0.5) / w + offset[0], (row + 0.5) / h + offset[1]
-
-
-_PALETTE = ((0, 0, 4), (87, 16, 110), (188, 55, 84), (249, 142, 9), (252, 255, 164))  # inferno, roughly
-
-
-def overlay(image, heatmap, caption: str, offset: tuple[float, float] = (0.0, 0.0)):
-    """The image with the map blended on top and a caption band; same size as the image.
-
-    offset (from grid_offset) shifts the map so each cell sits where the encoder looked.
-    """
-    import numpy as np
-    from PIL import Image, ImageDraw, ImageFont
-
-    width, height = image.size
-    values = Image.fromarray(np.asarray(heatmap, dtype=np.float32), mode="F").resize((width, height), Image.Resampling.BILINEAR)
-    dx, dy = offset[0] * width, offset[1] * height
-    values = values.transform(values.size, Image.Transform.AFFINE, (1, 0, -dx, 0, 1, -dy), fillcolor=0.0)
-    m = np.clip(np.asarray(values), 0.0, 1.0)[..., None]  # (H, W, 1)
-    anchors = np.linspace(0, 1, len(_PALETTE))
-    colors = np.stack([np.interp(m[..., 0], anchors, [c[i] for c in _PALETTE]) for i in range(3)], axis=-1)
-    base = np.asarray(image.convert("RGB"), dtype=np.float32)
-    alpha = 0.65 * m
-    blended = Image.fromarray((base * (1 - alpha) + colors * alpha).astype(np.uint8))
-    draw = ImageDraw.Draw(blended, "RGBA")
-    size = max(10, width // 24)
-    font = ImageFont.load_default(size=size)
-    band = size + size // 2 + 4
-    draw.rectangle((0, height - band, width, height), fill=(0, 0, 0, 170))
-    draw.text((4, height - band + 2), _fit(draw, caption, font, width - 8), fill=(255, 255, 255), font=font)
-    return blended
-
-
-def _fit(draw, text: str, font, width: int) -> str:
-    if draw.textlength(text, font=font) <= width:
-        return text
-    while text and draw.textlength(text + "…", font=font) > width:
-        text = text[:-1]
-    return text + "…"
-
-
-def output_paths(out, count: int) -> list:
-    """OUT.png for one question; OUT-1.png, OUT-2.png, ... for several."""
-    from pathlib import Path
-
-    out = Path(out)
-    if count == 1:
-        return [out]
-    return [out.with_name(f"{out.stem}-{n}{out.suffix or '.png'}") for n in range(1, count + 1)]

@@ -1,0 +1,108 @@
+"""The one media loader: what the user gave (a path, '-', a URI, bytes, a PIL image) -> decoded media.
+
+Every front door loads through `load_media`: `vqa ask`, the batch and eval stream, the
+server, the Ray engine, training and the Python API. Today media is a still image (an
+upright 8-bit RGB PIL image, io/images.py); other kinds of media extend this function only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import sys
+from pathlib import Path
+
+from ..errors import ImageError
+from .images import decode_image, env_limit, to_rgb
+
+
+def load_media(source, name: str | None = None):
+    """Decode `source` into media: a path or URI (str or Path), '-' for stdin, image bytes, or a PIL image.
+
+    `name` says what to call it in messages (default: the path, "stdin" or "image bytes").
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return decode_image(bytes(source), name or "image bytes")
+    if isinstance(source, (str, Path)):
+        source = str(source)
+        return decode_image(read_bytes(source), name or ("stdin" if source == "-" else source))
+    from PIL import Image
+
+    if isinstance(source, Image.Image):  # decoded already
+        return to_rgb(source)
+    raise ImageError(f"cannot read an image from a {type(source).__name__}: give a path, '-', a URI, bytes or a PIL image")
+
+
+def is_uri(name: str) -> bool:
+    """s3://bucket/key, gs://..., file:///..., memory://...: opened through fsspec, never joined to a root."""
+    return re.match(r"[a-zA-Z][a-zA-Z0-9+.-]+://", name) is not None
+
+
+def image_path(name: str, root: Path | str) -> str:
+    """Where an image named in an input file lies: URIs, absolute paths and '-' as given, others under
+    root, which may itself be a URI (s3://bucket/images + a.png -> s3://bucket/images/a.png)."""
+    if name == "-" or is_uri(name) or Path(name).is_absolute():
+        return name
+    if is_uri(str(root)):
+        return str(root).rstrip("/") + "/" + name
+    return str(Path(root) / name)
+
+
+MAX_BYTES = 256 * 2**20  # bytes read for one image, from a file, a URI or stdin; VQA_MAX_BYTES overrides it
+
+
+def read_uri(uri: str) -> bytes:
+    """The bytes behind a URI, through fsspec (s3:// needs s3fs, gs:// gcsfs, as fsspec says)."""
+    import fsspec
+
+    try:
+        with fsspec.open(uri, "rb") as f:
+            return _read_limited(f, uri)
+    except ImageError:
+        raise
+    except FileNotFoundError:
+        raise ImageError(f"image not found: {uri}") from None
+    except Exception as e:  # an unknown protocol, a missing fsspec backend, I/O, a backend's own error
+        raise ImageError(f"cannot read image {uri}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+
+
+def read_bytes(source: str) -> bytes:
+    """The raw bytes of a regular file, a URI, or stdin when source is '-', at most VQA_MAX_BYTES of them.
+
+    A FIFO, a device or a socket is refused without being opened, so it can neither hang a
+    run nor feed it without end.
+    """
+    if source == "-":
+        data = _read_limited(sys.stdin.buffer, "stdin")
+        if not data:
+            raise ImageError("no image data on stdin")
+        return data
+    if is_uri(source):
+        return read_uri(source)
+    try:
+        info = os.stat(source)
+        if stat.S_ISDIR(info.st_mode):
+            raise ImageError(f"image is a directory: {source}")
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageError(f"image is not a regular file: {source}")
+        _check_length(info.st_size, source)
+        with open(source, "rb") as f:
+            return _read_limited(f, source)
+    except FileNotFoundError:
+        raise ImageError(f"image not found: {source}") from None
+    except (OSError, ValueError) as e:  # permissions, I/O, a name the OS cannot take (NUL bytes)
+        raise ImageError(f"cannot read image {source}: {getattr(e, 'strerror', None) or e}") from None
+
+
+def _read_limited(f, name: str) -> bytes:
+    limit = env_limit("VQA_MAX_BYTES", MAX_BYTES)
+    data = f.read(limit + 1)
+    _check_length(len(data), name, limit)
+    return data
+
+
+def _check_length(size: int, name: str, limit: int | None = None) -> None:
+    limit = limit or env_limit("VQA_MAX_BYTES", MAX_BYTES)
+    if size > limit:
+        raise ImageError(f"image too large: {name} is over {limit / 2**20:.0f} MB (raise VQA_MAX_BYTES to allow it)")

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .errors import EXIT_ERROR, InputError, VQAError
+from .errors import EXIT_ERROR, InputError, UsageError, VQAError
 
 EPILOG = """\
 Examples:
@@ -36,12 +36,6 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-def _stderr():
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @contextmanager
@@ -154,11 +148,9 @@ def _engine(model: str, device: str | None, dtype: str, server: str | None = Non
         from .serve.client import RemoteEngine
 
         return RemoteEngine(server, model, os.environ.get("VQA_API_KEY"))
-    from .backends.device import choose_device, choose_dtype
     from .backends.registry import load_engine
 
-    chosen = choose_device(device)
-    return load_engine(model, chosen, choose_dtype(chosen, dtype))
+    return load_engine(model, device, dtype)
 
 
 class OutputFormat(str, Enum):
@@ -217,40 +209,21 @@ def batch(
     """
     ray_options = dict(address=ray_address, workers=workers, cpus_per_worker=cpus_per_worker,
                        gpus_per_worker=gpus_per_worker, stall_timeout=stall_timeout)
-    answer_rows = _batch_runner(engine, model, device, dtype, server, shard, ray_options)
     with user_errors():
         from .io.progress import progress_bar
-        from .io.records import WRITERS, answered_ids
-        from .run.batch import BatchOptions, parse_shard
+        from .run.batch import BatchOptions, parse_shard, resumed_ids, write_batch
 
-        skip = frozenset()
-        if resume:
-            if output is None or fmt != OutputFormat.jsonl:
-                raise InputError("--resume needs -o FILE with --format jsonl")
-            skip = frozenset(answered_ids(output))
+        answer_rows = _batch_runner(engine, model, device, dtype, server, shard, ray_options)
         opts = BatchOptions(
             input=input, input_format=input_format.value if input_format else None,
             image_root=str(image_root) if image_root else None, top_k=top_k, batch_size=batch_size,
-            shard=parse_shard(shard) if shard else (0, 1), fail_fast=fail_fast, skip_ids=skip, strict_domain=strict_domain,
+            shard=parse_shard(shard) if shard else (0, 1), fail_fast=fail_fast,
+            skip_ids=resumed_ids(output, fmt.value, resume), strict_domain=strict_domain,
         )
-        stream = open(output, "a" if resume else "w", encoding="utf-8", newline="") if output else sys.stdout
-        writer = WRITERS[fmt.value](stream)
-        summary = None
-        try:
-            with progress_bar() as progress:
-                task = progress.add_task("answering", total=None, status="")
-                summary = answer_rows(opts, writer.write, lambda n: progress.update(task, advance=n))
-        finally:
-            writer.close()
-            if output:
-                stream.close()
+        with progress_bar() as progress:
+            summary = write_batch(answer_rows, opts, output, fmt.value, progress)
         if not quiet:
-            skipped = f", {len(skip)} already done" if skip else ""
-            print(
-                f"vqa: answered {summary.answered}, failed {summary.failed}{skipped} in {summary.seconds:.1f} s "
-                f"({summary.rate:.1f} rows/s)" + (" - stopped at the first bad row" if summary.stopped_early else ""),
-                file=sys.stderr,
-            )
+            print(summary.line(len(opts.skip_ids)), file=sys.stderr)
         if summary.failed:
             raise typer.Exit(EXIT_ERROR)
 
@@ -259,13 +232,13 @@ def _batch_runner(engine: BatchEngine, model: str, device, dtype: str, server, s
     """What answers a batch, (opts, write, advance) -> Summary: this process's stream, or a Ray actor pool."""
     if engine == BatchEngine.ray:
         if shard or server:
-            raise typer.BadParameter(f"{'--shard' if shard else '--server'} does not go with --engine ray: Ray shares the rows out itself")
+            raise UsageError(f"{'--shard' if shard else '--server'} does not go with --engine ray: Ray shares the rows out itself")
         from .distributed.ray_data import RayOptions, run as run_ray
 
         ray_opts = RayOptions(**ray_options)
         return lambda opts, write, advance: run_ray(model, device, dtype, opts, ray_opts, write, advance)
     if ray_options["workers"] or ray_options["gpus_per_worker"]:
-        raise typer.BadParameter("--workers and --gpus-per-worker need --engine ray")
+        raise UsageError("--workers and --gpus-per-worker need --engine ray")
     from .run.batch import run as run_batch
 
     return lambda opts, write, advance: run_batch(lambda: _engine(model, device, dtype, server), opts, write, advance)

@@ -74,11 +74,12 @@ def test_objects_add_to_the_map_of_heads_that_read_them(fusion, monkeypatch):
     head = FusionHead(cfg).eval()
     assert type(head.fusion).__name__ == f"{fusion.title()}Fusion"
     image = head.encode_image(torch.randn(1, 16, 12), (4, 4), torch.tensor([[[0.9, 0.1], [0.1, 0.9]]]), torch.tensor([[True, False]]))
-    text, mask = head.encode_text(torch.randn(1, 3, 20)), torch.ones(1, 3, dtype=torch.bool)
+    text = head.encode_text(torch.randn(1, 3, 20)).expand(5, -1, -1)  # one question, explained for each of the 5 answers
+    mask = torch.ones(5, 3, dtype=torch.bool)
     splats = []
     real_splat = explain.splat
     monkeypatch.setattr(explain, "splat", lambda grid, values, *a, **k: (splats.append(values.clone()), real_splat(grid, values, *a, **k)))
-    maps = relevance_maps(HeadOnly(head), text, mask, image, torch.tensor([0]), torch.tensor([1]))
-    assert maps.shape == (1, 4, 4) and maps.max() == 1.0
-    assert splats and all(v.shape == (1, 2) for v in splats)  # the object tokens' relevance reached the map
-    assert sum(v[0, 0] for v in splats) > 0 and all(v[0, 1] == 0 for v in splats)  # only the object that was found
+    maps = relevance_maps(HeadOnly(head), text, mask, image, torch.zeros(5, dtype=torch.long), torch.arange(5))
+    assert maps.shape == (5, 4, 4) and torch.all(maps.flatten(1).max(1).values == 1.0)
+    assert splats and all(v.shape == (5, 2) for v in splats)  # the object tokens' relevance reached the map
+    assert sum(v[:, 0].sum() for v in splats) > 0 and all(torch.all(v[:, 1] == 0) for v in splats)  # only the object found

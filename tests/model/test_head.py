@@ -8,14 +8,14 @@ import pytest
 import torch
 
 from vqa_cli.model.config import FUSIONS, HeadConfig
-from vqa_cli.model.head import FusionHead
+from vqa_cli.model.head import REGISTERS, FusionHead
 
 ALL = pytest.mark.parametrize("fusion", list(FUSIONS))
 
 
 def tiny_head(**overrides) -> FusionHead:
     torch.manual_seed(0)
-    cfg = HeadConfig(image_dim=12, text_dim=20, num_answers=7, width=16, heads=2, layers=2, image_layers=1, registers=3)
+    cfg = HeadConfig(image_dim=12, text_dim=20, num_answers=7, width=16, heads=2, layers=2, image_layers=1)
     for key, value in overrides.items():
         setattr(cfg, key, value)
     return FusionHead(cfg).eval()
@@ -33,7 +33,7 @@ def with_objects(head: FusionHead, features: torch.Tensor, grid=(4, 4)):
 def test_shapes_through_the_head(fusion):
     head = tiny_head(fusion=fusion, objects=2, object_layers=1)
     image = with_objects(head, torch.randn(3, 4 * 5, 12), grid=(4, 5))  # (Bi, Ti, Ci)
-    assert image.tokens.shape == (3, 20 + 3, 16)  # grid tokens + registers
+    assert image.tokens.shape == (3, 20 + REGISTERS, 16)  # grid tokens + registers
     text = head.encode_text(torch.randn(5, 6, 20))
     assert text.shape == (5, 6, 16)
     index = torch.tensor([0, 0, 1, 2, 2])
@@ -89,7 +89,7 @@ def test_cls_tokens_before_the_grid_and_grid_free_tokens_get_no_position():
     head = tiny_head(image_layers=0)
     features = torch.randn(2, 1 + 9, 12)  # CLS + 3x3 patches
     with_grid = head.encode_image(features, grid=(3, 3))
-    assert with_grid.tokens.shape == (2, 10 + 3, 16) and with_grid.prefix == 1
+    assert with_grid.tokens.shape == (2, 10 + REGISTERS, 16) and with_grid.prefix == 1
     plain = head.image_norm(head.image_proj(features))  # what every token is before positions
     torch.testing.assert_close(with_grid.tokens[:, 0], plain[:, 0])  # CLS: no position added
     assert not torch.allclose(with_grid.tokens[:, 1:10], plain[:, 1:10])  # patches: positions added

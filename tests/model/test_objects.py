@@ -3,12 +3,12 @@
 import torch
 
 from vqa_cli.model.config import HeadConfig
-from vqa_cli.model.head import FusionHead
-from vqa_cli.model.objects import ObjectTokens, peaks
+from vqa_cli.model.head import REGISTERS, FusionHead
+from vqa_cli.model.objects import NULLS, ObjectTokens, peaks
 
 
 def config(**overrides) -> HeadConfig:
-    base = dict(image_dim=12, text_dim=20, num_answers=7, width=16, heads=2, layers=2, image_layers=1, registers=3, objects=4, object_layers=1)
+    base = dict(image_dim=12, text_dim=20, num_answers=7, width=16, heads=2, layers=2, image_layers=1, objects=4, object_layers=1)
     return HeadConfig(**{**base, **overrides})
 
 
@@ -47,8 +47,8 @@ def test_given_centres_replace_detection_and_empty_slots_do_not_change_answers()
         moved[0, 2:] = torch.tensor([[0.9, 0.1], [0.3, 0.3]])  # move the empty slots only
         b = head.encode_image(features, (4, 4), moved, two)
         torch.testing.assert_close(head(text, mask, a, None).logits, head(text, mask, b, None).logits)
-        assert a.tokens.shape == (1, 16 + 3, 16)  # grid tokens and registers
-        assert a.objects.tokens.shape == (1, 4 + 3, 16) and a.objects.found[0].tolist() == [True, True, False, False]
+        assert a.tokens.shape == (1, 16 + REGISTERS, 16)  # grid tokens and registers
+        assert a.objects.tokens.shape == (1, 4 + NULLS, 16) and a.objects.found[0].tolist() == [True, True, False, False]
 
 
 def test_distance_bias_starts_near_for_even_heads_and_far_for_odd_heads_and_skips_self():

@@ -141,7 +141,7 @@ def test_shards_together_equal_the_whole(dataset, tiny_bundle):
         parts += records(result.stdout)
     assert len(parts) == len(whole)
     assert sorted(parts, key=lambda r: r["id"]) == sorted(whole, key=lambda r: r["id"])
-    assert batch(root / "rows.csv", "--shard", "3/3").exit_code == 1
+    assert batch(root / "rows.csv", "--shard", "3/3").exit_code == 2  # a usage error
 
 
 def test_answers_do_not_depend_on_batch_size(dataset, tiny_bundle):

@@ -28,8 +28,13 @@ def test_object_targets_ignore_empty_slots_and_answers_outside_the_vocabulary():
     heads = ObjectTargets(4, {"color": ["red", "blue"], "shape": ["circle", "square", "triangle"]})
     tokens = torch.randn(2, 3, 4)
     targets = {"color": torch.tensor([[0, 1, -1], [1, -1, -1]]), "shape": torch.tensor([[2, 0, -1], [1, -1, -1]])}
-    assert torch.isfinite(heads.loss(tokens, targets))
-    assert {k: v[1] for k, v in heads.accuracy(tokens, targets).items()} == {"color": 3, "shape": 3}
+    loss = heads.loss(tokens, targets)
+    assert torch.isfinite(loss)
+    changed = tokens.clone()
+    changed[0, 2], changed[1, 1:] = 5.0, -5.0  # only the empty slots (target -1 everywhere)
+    torch.testing.assert_close(heads.loss(changed, targets), loss)
+    changed[0, 0] = 5.0  # a slot with targets
+    assert not torch.isclose(heads.loss(changed, targets), loss)
     assert answer_loss(torch.randn(3, 5), torch.tensor([1, -1, 4])) > 0
 
 

@@ -81,8 +81,14 @@ def detect(folder: Path) -> Backend | None:
     return backend_of(read_config(folder))
 
 
-def load_engine(reference: str, device: str, dtype):
-    """The engine for a -m value, loaded on `device` in `dtype`."""
+def load_engine(reference: str, device: str | None = None, dtype="auto"):
+    """The engine for a -m value, on `device` (None or "auto": the best there is, or $VQA_DEVICE)
+    in `dtype` (a torch dtype, or "auto", "float32", "bfloat16", "float16")."""
+    from .device import choose_device, choose_dtype
+
+    device = choose_device(device)
+    if dtype is None or isinstance(dtype, str):
+        dtype = choose_dtype(device, dtype)
     folder = model_folder(reference)
     backend = detect(folder)
     if backend is None:

@@ -53,12 +53,10 @@ class Answerer:
     def __init__(self, model: str, device: str | None, dtype: str, opts: BatchOptions, threads: int):
         import torch
 
-        from ..backends.device import choose_device, choose_dtype
         from ..backends.registry import load_engine
 
         torch.set_num_threads(threads)
-        chosen = choose_device(device)
-        self.engine = load_engine(model, chosen, choose_dtype(chosen, dtype))
+        self.engine = load_engine(model, device, dtype)
         self.opts = opts
 
     def __call__(self, batch: dict) -> dict:
@@ -114,11 +112,8 @@ def run(
             dataset = answered_dataset(ray, items, model, device, dtype, actor_opts, ray_opts, workers)
             for row in _with_timeout(dataset.iter_rows(), ray_opts.stall_timeout):
                 records = json.loads(row["records"])
-                for rec in records:
-                    write(rec)
-                    if not summary.count(rec) and opts.fail_fast:
-                        summary.stopped_early = True
-                        return summary
+                if summary.emit(records, write, opts.fail_fast):
+                    break
                 advance(len(records))
     except VQAError as e:
         raise VQAError(f"{e} (Ray's own log: {log})") from None

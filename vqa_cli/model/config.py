@@ -18,15 +18,13 @@ class HeadConfig:
     fusion: str = "cross"  # one of FUSIONS; bundles from before there was a choice are "cross"
     layers: int = 3  # depth of the fusion: cross blocks, early joint layers, late question layers, hybrid hops
     image_layers: int = 2  # self-attention blocks over the image tokens first, so objects can relate to each other
-    mlp_ratio: float = 2.0  # hidden width of each MLP, as a multiple of D
-    dropout: float = 0.0  # on attention outputs and MLPs; the Shapes world has fresh scenes, so none is needed
-    registers: int = 4  # learned extra image tokens: somewhere for attention to rest when nothing matches
     text_layers: tuple[int, ...] = (-1,)  # text encoder hidden states to concatenate; 0 is the word embeddings
-    grid_positions: bool = True  # add a 2-D coordinate embedding to grid features (CNNs have no position of their own)
     objects: int = 0  # K: object tokens found on the grid by the head's detector; 0 = grid tokens only
     object_layers: int = 2  # self-attention blocks among the object tokens, biased by their pairwise distances
 
     def to_dict(self) -> dict:
+        """What config.json's "head" holds. Bundles made with more fields (dropout, registers, ...) load:
+        from_dict ignores what no longer varies."""
         return asdict(self)
 
     @classmethod

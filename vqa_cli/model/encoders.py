@@ -27,17 +27,6 @@ SCRATCH_IMAGE_ENCODERS = {
         hidden_act="relu",
         downsample_in_first_stage=False,
     ),
-    # The same with a third, strided stage: stride 16, an 8x8 grid of 128-wide features on 128 px input.
-    "resnet-small-s16": dict(
-        model_type="resnet",
-        num_channels=3,
-        embedding_size=32,
-        hidden_sizes=[48, 96, 128],
-        depths=[2, 2, 2],
-        layer_type="basic",
-        hidden_act="relu",
-        downsample_in_first_stage=False,
-    ),
 }
 
 

@@ -1,14 +1,6 @@
 """The head: everything between the two encoders' features and the answer scores.
 
-Dimensions used in the shape comments:
-    Bi  images in the batch          Bq  questions in the batch (several may share an image)
-    Ti  image tokens                 Tq  question tokens
-    Ci  image encoder width          Ct  text encoder width
-    D   head width                   K   object tokens (HeadConfig.objects)
-    h,w the image grid               R   register tokens
-    A   answers in the vocabulary
-
-Reading order: FusionHead.encode_image (the image side, shared by every fusion), encode_text,
+Shape letters are those of model/__init__.py. Reading order: FusionHead.encode_image (the image side, shared by every fusion), encode_text,
 then forward: the fusion strategy (fusion/, chosen by HeadConfig.fusion) and the AnswerHead.
 The head only sees features: the encoders live in `encoders.py` and `VQAModel` (model/vqa.py)
 joins them, so encoding an image once for many questions is a matter of calling
@@ -24,6 +16,8 @@ from .config import HeadConfig
 from .embeds import HeadOutput, ImageEmbeds
 from .fusion import build_fusion
 from .layers import POSITION_FEATURES, Block, fourier_features, grid_centres
+
+REGISTERS = 4  # learned extra image tokens R: somewhere for attention to rest when nothing matches
 
 
 class AnswerHead(nn.Module):
@@ -49,8 +43,8 @@ class FusionHead(nn.Module):
         D = cfg.width
         self.image_proj = nn.Sequential(nn.LayerNorm(cfg.image_dim), nn.Linear(cfg.image_dim, D))
         self.text_proj = nn.Sequential(nn.LayerNorm(cfg.text_dim), nn.Linear(cfg.text_dim, D))
-        self.position = nn.Sequential(nn.Linear(POSITION_FEATURES, D), nn.GELU(), nn.Linear(D, D)) if cfg.grid_positions else None
-        self.registers = nn.Parameter(torch.randn(cfg.registers, D) * 0.02)
+        self.position = nn.Sequential(nn.Linear(POSITION_FEATURES, D), nn.GELU(), nn.Linear(D, D))  # CNN grids have no position
+        self.registers = nn.Parameter(torch.randn(REGISTERS, D) * 0.02)
         self.image_blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.image_layers))
         self.image_norm = nn.LayerNorm(D)
         self.objects = ObjectTokens(cfg) if cfg.objects else None
@@ -66,13 +60,13 @@ class FusionHead(nn.Module):
     ) -> ImageEmbeds:
         x = self.image_proj(features)  # (Bi, Ti, D)
         prefix = x.shape[1] - (grid[0] * grid[1] if grid else 0)
-        if self.position is not None and grid is not None:
+        if grid is not None:
             pos = self.position(fourier_features(grid_centres(*grid, x.device)).to(x.dtype))  # (h*w, D)
             x = torch.cat([x[:, :prefix], x[:, prefix:] + pos], dim=1)
         registers = self.registers.to(x.dtype).expand(x.shape[0], -1, -1)  # (Bi, R, D)
         image = torch.cat([x, registers], dim=1)  # (Bi, Ti + R, D)
         for block in self.image_blocks:
-            image = block(image)
+            image, _ = block(image)
         image = self.image_norm(image)
         objects = self.objects(x[:, prefix:], grid, centres, centre_mask) if self.objects is not None and grid else None
         return ImageEmbeds(image, grid, prefix, objects)
@@ -88,6 +82,5 @@ class FusionHead(nn.Module):
         image_index: Tensor | None,  # (Bq,); None when image row i belongs to question i
         output_attentions: bool = False,  # also return the fusion's looks at the image (see embeds.Look)
     ) -> HeadOutput:
-        looks = [] if output_attentions else None
-        states, mask = self.fusion(text, text_mask.bool(), image, image_index, looks)  # (Bq, T, D), (Bq, T)
-        return HeadOutput(self.answer_head(states, mask), looks or [])
+        states, mask, looks = self.fusion(text, text_mask.bool(), image, image_index, output_attentions)  # (Bq, T, D), (Bq, T)
+        return HeadOutput(self.answer_head(states, mask), looks)

@@ -1,8 +1,7 @@
 """Building blocks the head is made of: attention, MLPs, pre-norm self-attention blocks, positions.
 
-Dimensions used in the shape comments:
-    B   rows (images or questions)   T, S  query and key tokens
-    D   head width                   H     attention heads, hs = D // H
+Shape letters are those of model/__init__.py (B rows, T and S query and key tokens, D width,
+H heads, hs = D // H).
 """
 
 from __future__ import annotations
@@ -16,24 +15,24 @@ from torch import Tensor, nn
 from .config import HeadConfig
 
 POSITION_FEATURES = 18  # x, y, and sin/cos of each at 4 frequencies
+MLP_RATIO = 2.0  # hidden width of every MLP, as a multiple of D
 
 
 class Attention(nn.Module):
     """Multi-head attention; with `context` it is cross-attention.
 
     `context_index` maps each row of x to a row of context, so K and V are projected once
-    per image and then shared by every question about that image. Pass a list as `weights`
-    to get the attention weights appended to it (computed explicitly, so they can be
-    differentiated); otherwise the fused kernel runs.
+    per image and then shared by every question about that image. Returns (y, weights):
+    with need_weights the (B, H, T, S) attention weights, computed explicitly so they can be
+    differentiated; otherwise None, and the fused kernel runs.
     """
 
-    def __init__(self, dim: int, heads: int, dropout: float = 0.0):
+    def __init__(self, dim: int, heads: int):
         super().__init__()
         self.heads = heads
         self.q = nn.Linear(dim, dim)
         self.kv = nn.Linear(dim, 2 * dim)
         self.out = nn.Linear(dim, dim)
-        self.dropout = dropout
 
     def forward(
         self,
@@ -43,12 +42,12 @@ class Attention(nn.Module):
         mask: Tensor | None = None,  # (Bc, S) bool, True where a key may be attended
         context_index: Tensor | None = None,  # (B,) row of context for each row of x
         bias: Tensor | None = None,  # (B, H, T, S) added to the logits; self- or unindexed attention only
-        weights: list | None = None,  # receives (B, H, T, S) when given
-    ) -> Tensor:
+        need_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:  # (B, T, D), (B, H, T, S) or None
         if context is None:
-            return self._attend(x, x, mask, bias, weights)
+            return self._attend(x, x, mask, bias, need_weights)
         if context_index is None:
-            return self._attend(x, context, mask, bias, weights)
+            return self._attend(x, context, mask, bias, need_weights)
         # Queries never interact in cross-attention, so all the questions about one image can
         # be packed into a single query sequence: K and V are then projected and used once per
         # image instead of being copied for every question.
@@ -58,14 +57,12 @@ class Attention(nn.Module):
         Q = int(slot.max()) + 1 if B else 1
         packed = x.new_zeros(Bc, Q, T, D)
         packed[context_index, slot] = x
-        packed_weights = [] if weights is not None else None
-        y = self._attend(packed.view(Bc, Q * T, D), context, mask, None, packed_weights)  # (Bc, Q*T, D)
+        y, weights = self._attend(packed.view(Bc, Q * T, D), context, mask, None, need_weights)  # (Bc, Q*T, D)
         if weights is not None:
-            S = context.shape[1]
-            weights.append(packed_weights[0].view(Bc, self.heads, Q, T, S)[context_index, :, slot])  # (B, H, T, S)
-        return y.view(Bc, Q, T, D)[context_index, slot]  # (B, T, D)
+            weights = weights.view(Bc, self.heads, Q, T, context.shape[1])[context_index, :, slot]  # (B, H, T, S)
+        return y.view(Bc, Q, T, D)[context_index, slot], weights  # (B, T, D)
 
-    def _attend(self, x: Tensor, context: Tensor, mask: Tensor | None, bias: Tensor | None, weights: list | None) -> Tensor:
+    def _attend(self, x: Tensor, context: Tensor, mask: Tensor | None, bias: Tensor | None, need_weights: bool):
         B, T, D = x.shape
         S = context.shape[1]
         H, hs = self.heads, D // self.heads
@@ -76,18 +73,17 @@ class Attention(nn.Module):
         logits_mask = None if mask is None else mask[:, None, None, :]  # (B, 1, 1, S)
         if bias is not None:
             logits_mask = bias if logits_mask is None else bias.masked_fill(~logits_mask, float("-inf"))
-        if weights is not None:
+        weights = None
+        if need_weights:
             scores = (q @ k.transpose(-2, -1)) / math.sqrt(hs)  # (B, H, T, S)
             if logits_mask is not None:
                 scores = scores.masked_fill(~logits_mask, float("-inf")) if logits_mask.dtype == torch.bool else scores + logits_mask
-            attention = scores.softmax(dim=-1)  # (B, H, T, S)
-            weights.append(attention)
-            y = attention @ v  # (B, H, T, hs)
+            weights = scores.softmax(dim=-1)  # (B, H, T, S)
+            y = weights @ v  # (B, H, T, hs)
         else:
-            drop = self.dropout if self.training else 0.0
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=logits_mask, dropout_p=drop)  # (B, H, T, hs)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=logits_mask)  # (B, H, T, hs)
         y = y.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
-        return self.out(y)
+        return self.out(y), weights
 
 
 def _slots(index: Tensor, groups: int) -> Tensor:
@@ -101,10 +97,10 @@ def _slots(index: Tensor, groups: int) -> Tensor:
 
 
 class MLP(nn.Module):
-    def __init__(self, dim: int, ratio: float, dropout: float = 0.0):
+    def __init__(self, dim: int, ratio: float = MLP_RATIO):
         super().__init__()
         hidden = int(dim * ratio)
-        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim), nn.Dropout(dropout))
+        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -115,18 +111,19 @@ class Block(nn.Module):
 
     def __init__(self, cfg: HeadConfig):
         super().__init__()
-        self.norm1, self.attn = nn.LayerNorm(cfg.width), Attention(cfg.width, cfg.heads, cfg.dropout)
-        self.norm2, self.mlp = nn.LayerNorm(cfg.width), MLP(cfg.width, cfg.mlp_ratio, cfg.dropout)
+        self.norm1, self.attn = nn.LayerNorm(cfg.width), Attention(cfg.width, cfg.heads)
+        self.norm2, self.mlp = nn.LayerNorm(cfg.width), MLP(cfg.width)
 
     def forward(
         self,
         x: Tensor,  # (B, T, D)
         bias: Tensor | None = None,  # (B, H, T, T) added to the logits
         mask: Tensor | None = None,  # (B, T) bool, True for real tokens (padding is never attended)
-        weights: list | None = None,  # receives (B, H, T, T) when given
-    ) -> Tensor:
-        x = self.attn(self.norm1(x), mask=mask, bias=bias, weights=weights) + x
-        return self.mlp(self.norm2(x)) + x
+        need_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:  # (B, T, D), (B, H, T, T) or None
+        y, weights = self.attn(self.norm1(x), mask=mask, bias=bias, need_weights=need_weights)
+        x = y + x
+        return self.mlp(self.norm2(x)) + x, weights
 
 
 def grid_centres(h: int, w: int, device) -> Tensor:

@@ -23,6 +23,7 @@ from .config import HeadConfig
 from .layers import POSITION_FEATURES, Block, fourier_features
 
 THRESHOLD = 0.5  # objectness a detection needs
+NULLS = 4  # learned null object tokens N: where a question's attention rests when no object matches
 FAR_MASK = -1e4  # added to the logits of empty object slots (finite, so a slot with no objects stays defined)
 
 
@@ -89,7 +90,7 @@ class ObjectTokens(nn.Module):
         # odd heads the furthest; 150 is sharp enough to single out an object 10 px nearer at 256 px.
         self.slope = nn.Parameter(torch.tensor([-150.0 if h % 2 == 0 else 150.0 for h in range(H)]))
         self.self_bias = nn.Parameter(torch.full((H,), -100.0))  # a token mostly skips itself: the residual has it
-        self.nulls = nn.Parameter(torch.randn(cfg.registers, D) * 0.02)  # where a question's attention rests when no object matches
+        self.nulls = nn.Parameter(torch.randn(NULLS, D) * 0.02)
 
     def forward(
         self,
@@ -109,7 +110,7 @@ class ObjectTokens(nn.Module):
         x = sampled.transpose(1, 2) + self.position(fourier_features(centres).to(grid.dtype))  # (Bi, K, D)
         bias = self.distance_bias(centres, mask).to(x.dtype)  # (Bi, H, K, K)
         for block in self.blocks:
-            x = block(x, bias)
+            x, _ = block(x, bias)
         nulls = self.nulls.to(x.dtype).expand(Bi, -1, -1)  # (Bi, N, D)
         tokens = torch.cat([self.norm(x), nulls], dim=1)  # (Bi, K + N, D)
         mask = torch.cat([mask, torch.ones(nulls.shape[:2], dtype=torch.bool, device=mask.device)], dim=1)  # (Bi, K + N)

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..backends.base import check_question
-from ..errors import InputError, VQAError
+from ..errors import UsageError, VQAError
 from ..io.media import image_path
-from ..io.records import BadRow, read_rows
+from ..io.records import WRITERS, BadRow, answered_ids, read_rows
 from .stream import WINDOW, Request, answer_stream
 
 CORE_COLUMNS = ("id", "image", "question")
@@ -50,30 +50,44 @@ class Row:
 class Summary:
     answered: int = 0
     failed: int = 0
-    skipped: int = 0
     seconds: float = 0.0
     stopped_early: bool = False
 
-    def count(self, rec: dict) -> bool:
-        """Count one written record; True when it was answered."""
-        if rec["error"]:
-            self.failed += 1
-            return False
-        self.answered += 1
-        return True
+    def emit(self, records: list[dict], write: Callable[[dict], None], fail_fast: bool) -> bool:
+        """Write and count a window's records, in order; True when --fail-fast stops the run here.
+
+        The one record loop of a batch, whichever engine (local or Ray) answered the window.
+        """
+        for rec in records:
+            write(rec)
+            if rec["error"]:
+                self.failed += 1
+                if fail_fast:
+                    self.stopped_early = True
+                    return True
+            else:
+                self.answered += 1
+        return False
 
     @property
     def rate(self) -> float:
         return (self.answered + self.failed) / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self, already_done: int = 0) -> str:
+        """The one-line summary `vqa batch` prints on stderr."""
+        skipped = f", {already_done} already done" if already_done else ""
+        stopped = " - stopped at the first bad row" if self.stopped_early else ""
+        return (f"vqa: answered {self.answered}, failed {self.failed}{skipped} in {self.seconds:.1f} s "
+                f"({self.rate:.1f} rows/s){stopped}")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
     try:
         k, n = (int(part) for part in text.split("/"))
     except ValueError:
-        raise InputError(f"--shard must look like K/N, e.g. 0/4; got {text!r}") from None
+        raise UsageError(f"--shard must look like K/N, e.g. 0/4; got {text!r}") from None
     if n < 1 or not 0 <= k < n:
-        raise InputError(f"--shard {text}: need 0 <= K < N")
+        raise UsageError(f"--shard {text}: need 0 <= K < N")
     return k, n
 
 
@@ -159,13 +173,40 @@ def run(
     try:
         stream = answer_stream(engine_factory, requests_of(opts), top_k=opts.top_k or 1, batch_size=opts.batch_size, window=opts.window)
         for answered in stream:
-            for request, answer in answered:
-                rec = finish(request, answer, opts)
-                write(rec)
-                if not summary.count(rec) and opts.fail_fast:
-                    summary.stopped_early = True
-                    return summary
+            if summary.emit([finish(request, answer, opts) for request, answer in answered], write, opts.fail_fast):
+                break
             advance(len(answered))
     finally:
         summary.seconds = time.perf_counter() - started
     return summary
+
+
+Runner = Callable[[BatchOptions, Callable[[dict], None], Callable[[int], None]], Summary]
+
+
+def resumed_ids(output: Path | None, fmt: str, resume: bool) -> frozenset:
+    """With --resume, the ids already in the output (a cut-off last line is removed); checked before any model loads."""
+    if not resume:
+        return frozenset()
+    if output is None or fmt != "jsonl":
+        raise UsageError("--resume needs -o FILE with --format jsonl")
+    return frozenset(answered_ids(output))
+
+
+def write_batch(answer_rows: Runner, opts: BatchOptions, output: Path | None, fmt: str, progress) -> Summary:
+    """Run `answer_rows` (this process's stream, or a Ray pool) into stdout or `output`, in `fmt`.
+
+    With skip ids (--resume) the output is appended to, else written afresh; the writer is
+    closed (a JSON array gets its "]") however the run ends.
+    """
+    import sys
+
+    stream = open(output, "a" if opts.skip_ids else "w", encoding="utf-8", newline="") if output else sys.stdout
+    writer = WRITERS[fmt](stream)
+    try:
+        task = progress.add_task("answering", total=None, status="")
+        return answer_rows(opts, writer.write, lambda n: progress.update(task, advance=n))
+    finally:
+        writer.close()
+        if output:
+            stream.close()

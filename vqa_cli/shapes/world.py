@@ -34,15 +34,6 @@ COLORS = {
 }
 NOUNS = SHAPES + ("object",)
 
-ANSWERS = (
-    ("yes", "no")
-    + tuple(str(n) for n in range(7))
-    + tuple(COLORS)
-    + SHAPES
-    + SIZES
-    + ("left", "right", "top", "bottom")
-)
-
 
 @dataclass(frozen=True)
 class ShapeObject:

@@ -36,15 +36,6 @@ class ObjectTargets(nn.Module):
         losses = [F.cross_entropy(self.heads[n](tokens).flatten(0, 1).float(), targets[n].flatten(), ignore_index=-1) for n in self.names]
         return torch.stack(losses).mean()
 
-    @torch.no_grad()
-    def accuracy(self, tokens: Tensor, targets: dict[str, Tensor]) -> dict[str, tuple[int, int]]:
-        out = {}
-        for n in self.names:
-            keep = targets[n] >= 0
-            hits = (self.heads[n](tokens).argmax(-1) == targets[n]) & keep
-            out[n] = (int(hits.sum()), int(keep.sum()))
-        return out
-
 
 def detection_loss(objects: Objects, centres: Tensor, mask: Tensor) -> Tensor:
     """Heatmap BCE against "this cell holds a centre", plus L1 on the offset in those cells."""

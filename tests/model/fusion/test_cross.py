@@ -3,6 +3,8 @@
 import torch
 
 from tests.model.test_head import tiny_head, with_objects
+from vqa_cli.model.head import REGISTERS
+from vqa_cli.model.objects import NULLS
 
 
 def test_each_block_looks_at_the_grid_and_the_objects_from_every_question_token():
@@ -13,7 +15,7 @@ def test_each_block_looks_at_the_grid_and_the_objects_from_every_question_token(
     grid_looks = [look for look in out.looks if look.grid is not None]
     object_looks = [look for look in out.looks if look.objects is not None]
     assert len(grid_looks) == len(object_looks) == 2  # one of each per block
-    assert grid_looks[0].weights.shape == (5, 2, 6, 23)  # (Bq, H, Tq, Ti + R)
+    assert grid_looks[0].weights.shape == (5, 2, 6, 20 + REGISTERS)  # (Bq, H, Tq, Ti + R)
     assert grid_looks[0].grid == slice(0, 20) and grid_looks[0].grid_shape == (4, 5)
-    assert object_looks[0].weights.shape == (5, 2, 6, 2 + 3)  # (Bq, H, Tq, K + N)
+    assert object_looks[0].weights.shape == (5, 2, 6, 2 + NULLS)  # (Bq, H, Tq, K + N)
     assert float(object_looks[0].weights.detach()[:2, ..., 1].abs().sum()) == 0.0  # image 0's empty slot gets no attention

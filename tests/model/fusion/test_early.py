@@ -2,6 +2,9 @@
 
 import torch
 
+from vqa_cli.model.head import REGISTERS
+from vqa_cli.model.objects import NULLS
+
 from tests.model.test_head import tiny_head, with_objects
 from vqa_cli.model.embeds import ImageEmbeds
 from vqa_cli.model.fusion.early import pooled_grid
@@ -24,7 +27,7 @@ def test_looks_count_only_the_question_side_and_find_grid_and_objects_in_the_joi
     out = head(text, torch.ones(3, 5, dtype=torch.bool), image, torch.tensor([0, 1, 1]), output_attentions=True)
     assert len(out.looks) == 3  # one per joint layer
     look = out.looks[0]
-    S = 1 + 5 + (4 + 3) + (2 + 3)  # CLS, question, pooled grid and registers, objects and nulls
+    S = 1 + 5 + (4 + REGISTERS) + (2 + NULLS)  # CLS, question, pooled grid and registers, objects and nulls
     assert look.weights.shape == (3, 2, S, S)
     assert look.queries == slice(0, 6) and look.grid == slice(6, 10) and look.grid_shape == (2, 2)
-    assert look.objects == slice(13, 15)
+    assert look.objects == slice(10 + REGISTERS, 12 + REGISTERS)

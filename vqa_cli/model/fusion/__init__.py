@@ -6,11 +6,12 @@ HeadConfig.fusion names one (`vqa train --fusion`); each is a module of its own 
     late    each side pooled to a vector on its own, joined by a product and an MLP
     hybrid  stacked attention hops from the pooled question (SAN), joined as late fusion is
 
-Every fusion is called as fusion(text, text_mask, image, image_index, looks):
+Every fusion is called as fusion(text, text_mask, image, image_index, need_looks):
     text (Bq, Tq, D) and text_mask (Bq, Tq) from the head's text side, image an ImageEmbeds of
     Bi images, image_index (Bq,) the image of each question (None: image i for question i),
-    looks a list to append the Looks it takes at the image to, or None;
-and returns the states the answer is read from, (Bq, T, D), with their (Bq, T) mask.
+    need_looks whether to return the looks it took at the image (embeds.Look, for --explain);
+and returns (states, mask, looks): the states the answer is read from, (Bq, T, D), their
+(Bq, T) mask, and the looks in the order they were taken (empty unless asked for).
 """
 
 from __future__ import annotations

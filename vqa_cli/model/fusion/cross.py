@@ -15,20 +15,43 @@ from ..embeds import ImageEmbeds, Look
 from ..layers import MLP, Attention
 
 
-class CrossBlock(nn.Module):
-    """Question self-attention, cross-attention to the grid, to the objects, then an MLP.
+class ImageReader(nn.Module):
+    """Cross-attention from some states to the image grid, then to the object tokens, each pre-normed and residual.
 
     The objects get a cross-attention of their own, so a question can single out one object
-    token without competing with the hundreds of grid tokens for the same softmax.
+    token without competing with the hundreds of grid tokens for the same softmax. Cross
+    blocks and hybrid hops are image readers.
     """
 
     def __init__(self, cfg: HeadConfig):
         super().__init__()
-        self.norm1, self.self_attn = nn.LayerNorm(cfg.width), Attention(cfg.width, cfg.heads, cfg.dropout)
-        self.norm2, self.cross_attn = nn.LayerNorm(cfg.width), Attention(cfg.width, cfg.heads, cfg.dropout)
+        self.norm2, self.cross_attn = nn.LayerNorm(cfg.width), Attention(cfg.width, cfg.heads)
         if cfg.objects:
-            self.norm_objects, self.object_attn = nn.LayerNorm(cfg.width), Attention(cfg.width, cfg.heads, cfg.dropout)
-        self.norm3, self.mlp = nn.LayerNorm(cfg.width), MLP(cfg.width, cfg.mlp_ratio, cfg.dropout)
+            self.norm_objects, self.object_attn = nn.LayerNorm(cfg.width), Attention(cfg.width, cfg.heads)
+
+    def read_image(self, x: Tensor, image: ImageEmbeds, image_index: Tensor | None, need_looks: bool) -> tuple[Tensor, list[Look]]:
+        """x (Bq, T, D) after reading the grid and the objects; with need_looks, a grid Look (Bq, H, T, Ti + R)
+        and an objects Look (Bq, H, T, K + N)."""
+        y, grid = self.cross_attn(self.norm2(x), image.tokens, context_index=image_index, need_weights=need_looks)
+        x = y + x
+        looks = [Look(grid, grid=image.grid_columns, grid_shape=image.grid)] if need_looks else []
+        if image.objects is not None:
+            found = image.objects
+            y, objects = self.object_attn(self.norm_objects(x), found.tokens, mask=found.mask, context_index=image_index,
+                                          need_weights=need_looks)
+            x = y + x
+            if need_looks:
+                looks.append(Look(objects, objects=slice(0, found.centres.shape[1])))
+        return x, looks
+
+
+class CrossBlock(ImageReader):
+    """Question self-attention, cross-attention to the grid and to the objects (ImageReader), then an MLP."""
+
+    def __init__(self, cfg: HeadConfig):
+        super().__init__(cfg)
+        self.norm1, self.self_attn = nn.LayerNorm(cfg.width), Attention(cfg.width, cfg.heads)
+        self.norm3, self.mlp = nn.LayerNorm(cfg.width), MLP(cfg.width)
 
     def forward(
         self,
@@ -36,25 +59,11 @@ class CrossBlock(nn.Module):
         text_mask: Tensor,  # (Bq, Tq) bool
         image: ImageEmbeds,  # Bi images
         image_index: Tensor | None,  # (Bq,) which image each question is about; None: image i for question i
-        looks: list[Look] | None = None,  # receives a grid Look (Bq, H, Tq, Ti + R) and an objects Look (Bq, H, Tq, K + N)
-    ) -> Tensor:
-        x = self.self_attn(self.norm1(x), mask=text_mask) + x
-        x = read_image(self, x, image, image_index, looks)
-        return self.mlp(self.norm3(x)) + x
-
-
-def read_image(block: nn.Module, x: Tensor, image: ImageEmbeds, image_index: Tensor | None, looks: list[Look] | None) -> Tensor:
-    """x (Bq, T, D) reads the grid, then the objects: `block`'s cross_attn and object_attn, each pre-normed, residual."""
-    grid, objects = ([], []) if looks is not None else (None, None)
-    x = block.cross_attn(block.norm2(x), image.tokens, context_index=image_index, weights=grid) + x
-    if image.objects is not None:
-        found = image.objects
-        x = block.object_attn(block.norm_objects(x), found.tokens, mask=found.mask, context_index=image_index, weights=objects) + x
-    if looks is not None:
-        looks.append(Look(grid[0], grid=image.grid_columns, grid_shape=image.grid))
-        if objects:
-            looks.append(Look(objects[0], objects=slice(0, image.objects.centres.shape[1])))
-    return x
+        need_looks: bool = False,
+    ) -> tuple[Tensor, list[Look]]:
+        y, _ = self.self_attn(self.norm1(x), mask=text_mask)
+        x, looks = self.read_image(y + x, image, image_index, need_looks)
+        return self.mlp(self.norm3(x)) + x, looks
 
 
 class CrossFusion(nn.Module):
@@ -62,8 +71,9 @@ class CrossFusion(nn.Module):
         super().__init__()
         self.blocks = nn.ModuleList(CrossBlock(cfg) for _ in range(cfg.layers))
 
-    def forward(self, text: Tensor, text_mask: Tensor, image: ImageEmbeds, image_index: Tensor | None, looks=None):
-        x = text  # (Bq, Tq, D)
+    def forward(self, text: Tensor, text_mask: Tensor, image: ImageEmbeds, image_index: Tensor | None, need_looks: bool = False):
+        x, looks = text, []  # (Bq, Tq, D)
         for block in self.blocks:
-            x = block(x, text_mask, image, image_index, looks)
-        return x, text_mask
+            x, taken = block(x, text_mask, image, image_index, need_looks)
+            looks += taken
+        return x, text_mask, looks

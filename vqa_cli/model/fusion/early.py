@@ -30,7 +30,7 @@ class EarlyFusion(nn.Module):
         self.types = nn.Embedding(3, cfg.width)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
 
-    def forward(self, text: Tensor, text_mask: Tensor, image: ImageEmbeds, image_index: Tensor | None, looks=None):
+    def forward(self, text: Tensor, text_mask: Tensor, image: ImageEmbeds, image_index: Tensor | None, need_looks: bool = False):
         Bq, Tq, _ = text.shape
         tokens, grid_shape = pooled_grid(image)  # (Bi, S_img, D)
         image_part = [tokens + self.types.weight[IMAGE]]
@@ -49,12 +49,12 @@ class EarlyFusion(nn.Module):
         h, w = grid_shape or (0, 0)
         grid = slice(start + image.prefix, start + image.prefix + h * w)
         objects = slice(start + tokens.shape[1], start + tokens.shape[1] + image.objects.centres.shape[1]) if image.objects is not None else None
+        looks = []
         for block in self.blocks:
-            weights = [] if looks is not None else None
-            x = block(x, mask=mask, weights=weights)
-            if looks is not None:
-                looks.append(Look(weights[0], grid=grid, grid_shape=grid_shape, objects=objects, queries=slice(0, start)))
-        return x[:, :1], mask[:, :1]  # CLS
+            x, weights = block(x, mask=mask, need_weights=need_looks)
+            if need_looks:
+                looks.append(Look(weights, grid=grid, grid_shape=grid_shape, objects=objects, queries=slice(0, start)))
+        return x[:, :1], mask[:, :1], looks  # CLS
 
 
 def pooled_grid(image: ImageEmbeds) -> tuple[Tensor, tuple[int, int] | None]:

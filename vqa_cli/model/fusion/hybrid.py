@@ -14,28 +14,24 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..config import HeadConfig
-from ..embeds import ImageEmbeds
-from ..layers import MLP, Attention
-from .cross import read_image
+from ..embeds import ImageEmbeds, Look
+from ..layers import MLP
+from .cross import ImageReader
 from .late import QuestionEncoder
 
 QUESTION_LAYERS = 1  # self-attention blocks over the question before it is pooled
 
 
-class Hop(nn.Module):
-    """One read of the image by the pooled query: grid, then objects, then an MLP."""
+class Hop(ImageReader):
+    """One read of the image by the pooled query: grid, then objects (ImageReader), then an MLP."""
 
     def __init__(self, cfg: HeadConfig):
-        super().__init__()
-        D = cfg.width
-        self.norm2, self.cross_attn = nn.LayerNorm(D), Attention(D, cfg.heads, cfg.dropout)
-        if cfg.objects:
-            self.norm_objects, self.object_attn = nn.LayerNorm(D), Attention(D, cfg.heads, cfg.dropout)
-        self.norm_mlp, self.mlp = nn.LayerNorm(D), MLP(D, cfg.mlp_ratio, cfg.dropout)
+        super().__init__(cfg)
+        self.norm_mlp, self.mlp = nn.LayerNorm(cfg.width), MLP(cfg.width)
 
-    def forward(self, u: Tensor, image: ImageEmbeds, image_index: Tensor | None, looks: list | None) -> Tensor:  # u: (Bq, 1, D)
-        u = read_image(self, u, image, image_index, looks)
-        return self.mlp(self.norm_mlp(u)) + u
+    def forward(self, u: Tensor, image: ImageEmbeds, image_index: Tensor | None, need_looks: bool) -> tuple[Tensor, list[Look]]:
+        u, looks = self.read_image(u, image, image_index, need_looks)  # u: (Bq, 1, D)
+        return self.mlp(self.norm_mlp(u)) + u, looks
 
 
 class HybridFusion(nn.Module):
@@ -47,10 +43,11 @@ class HybridFusion(nn.Module):
         self.question_out = nn.Linear(D, D)
         self.found_out = nn.Sequential(nn.LayerNorm(D), nn.Linear(D, D))
 
-    def forward(self, text: Tensor, text_mask: Tensor, image: ImageEmbeds, image_index: Tensor | None, looks=None):
+    def forward(self, text: Tensor, text_mask: Tensor, image: ImageEmbeds, image_index: Tensor | None, need_looks: bool = False):
         q = self.question(text, text_mask)  # (Bq, D)
-        u = q[:, None]  # (Bq, 1, D): the query
+        u, looks = q[:, None], []  # (Bq, 1, D): the query
         for hop in self.hops:
-            u = hop(u, image, image_index, looks)
+            u, taken = hop(u, image, image_index, need_looks)
+            looks += taken
         fused = self.question_out(q) * self.found_out(u[:, 0])  # (Bq, D)
-        return fused[:, None], text_mask.new_ones(len(fused), 1)  # (Bq, 1, D), (Bq, 1)
+        return fused[:, None], text_mask.new_ones(len(fused), 1), looks  # (Bq, 1, D), (Bq, 1)

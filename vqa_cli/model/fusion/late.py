@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from ..config import HeadConfig
 from ..embeds import ImageEmbeds
-from ..layers import MLP, Block
+from ..layers import MLP, MLP_RATIO, Block
 
 
 class QuestionEncoder(nn.Module):
@@ -29,7 +29,7 @@ class QuestionEncoder(nn.Module):
     def forward(self, text: Tensor, mask: Tensor) -> Tensor:  # (Bq, Tq, D), (Bq, Tq) -> (Bq, D)
         x = text
         for block in self.blocks:
-            x = block(x, mask=mask)
+            x, _ = block(x, mask=mask)
         return masked_mean(self.norm(x), mask)
 
 
@@ -54,13 +54,13 @@ class LateFusion(nn.Module):
         self.question = QuestionEncoder(cfg, cfg.layers)
         self.image = nn.Sequential(nn.LayerNorm(2 * D), nn.Linear(2 * D, D))
         self.question_out = nn.Linear(D, D)
-        self.norm, self.mlp = nn.LayerNorm(D), MLP(D, 2 * cfg.mlp_ratio, cfg.dropout)
+        self.norm, self.mlp = nn.LayerNorm(D), MLP(D, 2 * MLP_RATIO)
 
-    def forward(self, text: Tensor, text_mask: Tensor, image: ImageEmbeds, image_index: Tensor | None, looks=None):
+    def forward(self, text: Tensor, text_mask: Tensor, image: ImageEmbeds, image_index: Tensor | None, need_looks: bool = False):
         q = self.question(text, text_mask)  # (Bq, D)
         v = self.image(pooled_image(image))  # (Bi, D): once per image
         if image_index is not None:
             v = v[image_index]  # (Bq, D)
         fused = self.question_out(q) * v  # (Bq, D)
         fused = fused + self.mlp(self.norm(fused))
-        return fused[:, None], text_mask.new_ones(len(fused), 1)  # (Bq, 1, D), (Bq, 1)
+        return fused[:, None], text_mask.new_ones(len(fused), 1), []  # (Bq, 1, D), (Bq, 1), no looks: no attention to the image

@@ -1,0 +1,45 @@
+"""The Python API behind `vqa_cli.load`: an engine that answers through the same stream as `vqa ask`."""
+
+from __future__ import annotations
+
+from .backends.base import Answer, check_question
+from .io.media import load_media
+from .run.stream import answer_image
+
+
+class Engine:
+    """A loaded model. `ask` answers questions about one image; the image is encoded once."""
+
+    def __init__(self, engine):
+        self.engine = engine  # the backend's engine (backends/), for what the API does not cover
+
+    @property
+    def name(self) -> str:
+        return self.engine.name
+
+    @property
+    def model_info(self) -> dict:
+        """{"name", "kind", "path"}, as `vqa ask --json` reports it."""
+        return self.engine.model_info
+
+    @property
+    def device(self) -> str:
+        return self.engine.device
+
+    def ask(self, image, questions: str | list[str], top_k: int = 1) -> list[Answer]:
+        """One Answer per question, in order. image: a path, a URI, '-', bytes or a PIL image.
+
+        >>> engine.ask("samples/scene_1.png", "what shape is the red object?")[0].answer
+        'square'
+        """
+        texts = [check_question(q) for q in ([questions] if isinstance(questions, str) else questions)]
+        return answer_image(self.engine, load_media(image), texts, top_k=max(1, int(top_k)))
+
+    def __repr__(self) -> str:
+        return f"<vqa_cli Engine {self.name} ({self.model_info['kind']}) on {self.device}>"
+
+
+def load(model: str = "shapes", device: str = "auto", dtype: str = "auto") -> Engine:
+    from .backends.registry import load_engine
+
+    return Engine(load_engine(model, device, dtype))

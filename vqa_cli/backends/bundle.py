@@ -19,6 +19,7 @@ from ..store import bundle as bundles
 from ..store.bundle import Bundle
 from .base import Answer, DeviceEngine, ranked_answers
 
+FAST_ENCODER_BATCH = 8  # images in one call that make tracing the CNN for inference pay (batch runs, not `vqa ask`)
 QUESTION_CACHE = 100_000  # distinct questions kept; each holds (tokens, D) floats, about 6 KB for the builtin model
 
 
@@ -33,6 +34,7 @@ class BundleEngine(DeviceEngine):
         self._questions: OrderedDict[str, torch.Tensor] = OrderedDict()  # question -> (L, D) head features
         self._lock = threading.Lock()
         self._grid_offset: tuple[float, float] | None = None
+        self._trace = device == "cpu" and dtype == torch.float32  # the TorchScript path is for fp32 on the CPU
         if bundle.config.get("head", {}).get("fusion", "cross") == "late":
             self.capabilities = frozenset()
             self.why_not = {"explain": "late fusion has no attention between the question and the image"}
@@ -72,8 +74,16 @@ class BundleEngine(DeviceEngine):
 
     @torch.inference_mode()
     def encode_images(self, images: list):
-        """PIL RGB images -> ImageEmbeds for all of them, in one forward pass."""
+        """PIL RGB images -> ImageEmbeds for all of them, in one forward pass.
+
+        The first call with FAST_ENCODER_BATCH or more images (a batch run) traces the image
+        encoder for inference first (model/encoders.ImageEncoder.optimize_for_inference)."""
         pixels = self.bundle.preprocessing.pixels(images).to(self.device, self.dtype)
+        encoder = self.model.image_encoder
+        if self._trace and not encoder.optimized and len(images) >= FAST_ENCODER_BATCH:
+            with self._lock:
+                if not encoder.optimized:
+                    encoder.optimize_for_inference(pixels)
         return self.model.encode_image(pixels)
 
     @torch.inference_mode()

@@ -50,14 +50,59 @@ class ImageEncoder(nn.Module):
         super().__init__()
         self.model = model
         self.width = feature_width(getattr(model, "config"))
+        self._inference: tuple = ()  # (the traced, frozen encoder,) once optimize_for_inference kept one
+        self.optimized = False  # optimize_for_inference has run (whether or not it kept the result)
 
     def forward(self, pixel_values: Tensor) -> tuple[Tensor, tuple[int, int] | None]:
         """(B, 3, S, S) -> tokens (B, T, C) and the (h, w) grid of the last h*w tokens."""
-        hidden = self.model(pixel_values=pixel_values).last_hidden_state
+        if self._inference and not torch.is_grad_enabled() and not self.training:
+            hidden = self._inference[0](pixel_values)
+        else:
+            hidden = self.model(pixel_values=pixel_values).last_hidden_state
         if hidden.dim() == 4:  # CNN: (B, C, h, w)
             B, C, h, w = hidden.shape
             return hidden.flatten(2).transpose(1, 2), (h, w)  # (B, h*w, C)
         return hidden, _grid_of(hidden.shape[1])
+
+
+    @torch.no_grad()
+    def optimize_for_inference(self, example: Tensor, tolerance: float = 1e-4) -> bool:
+        """Trace and freeze the encoder for CPU inference (TorchScript): batch norm folded into the
+        convolutions, oneDNN weights packed once with the ReLUs fused, instead of reordered on every call.
+
+        Kept only when it gives the eager encoder's features on `example` (B, 3, S, S) to within
+        `tolerance` (relative to their scale); otherwise, or when tracing fails, the eager encoder stays.
+        Gradients (--explain, training) always run through the eager encoder.
+        """
+        import warnings
+
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with warnings.catch_warnings():  # the tracer's and transformers' notes are not the user's business
+                warnings.simplefilter("ignore")
+                traced = torch.jit.trace(_LastHidden(self.model).eval(), example, check_trace=False)
+                frozen = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+            eager = self.model(pixel_values=example).last_hidden_state
+            fast = frozen(example)
+            close = fast.shape == eager.shape and float((fast - eager).abs().max()) <= tolerance * max(float(eager.abs().max()), 1.0)
+        except Exception:  # a model TorchScript cannot trace: the eager encoder is as good, only slower
+            close = False
+        self.model.train(was_training)
+        self._inference = (frozen,) if close else ()
+        self.optimized = True
+        return close
+
+
+class _LastHidden(nn.Module):
+    """The encoder as a function of pixels alone, for tracing."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values: Tensor) -> Tensor:
+        return self.model(pixel_values=pixel_values).last_hidden_state
 
 
 class TextEncoder(nn.Module):

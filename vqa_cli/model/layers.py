@@ -50,7 +50,11 @@ class Attention(nn.Module):
             return self._attend(x, context, mask, bias, need_weights)
         # Queries never interact in cross-attention, so all the questions about one image can
         # be packed into a single query sequence: K and V are then projected and used once per
-        # image instead of being copied for every question.
+        # image instead of being copied for every question, and only for the images asked about.
+        used, context_index = torch.unique(context_index, return_inverse=True)  # (Bc,), (B,)
+        if len(used) < context.shape[0]:
+            context = context[used]  # (Bc, S, D)
+            mask = mask[used] if mask is not None else None
         B, T, D = x.shape
         Bc = context.shape[0]
         slot = _slots(context_index, Bc)  # (B,) position of each question among its image's

@@ -52,3 +52,39 @@ def test_json_and_csv_writers(tmp_path):
     writer = CsvWriter(stream)
     writer.write({"id": 1, "top_k": [{"answer": "a", "score": 1.0}], "error": None})
     assert stream.getvalue().splitlines() == ["id,top_k,error", '1,"[{""answer"": ""a"", ""score"": 1.0}]",']
+
+
+def test_invalid_utf8_and_lone_surrogates_are_bad_rows_that_name_their_line(tmp_path):
+    from vqa_cli.io.records import BadRow, read_rows
+
+    csv_file = tmp_path / "rows.csv"
+    csv_file.write_bytes(b"image,question\na.png,is there a \xff circle?\nb.png,how many?\n")
+    rows = list(read_rows(str(csv_file)))
+    assert isinstance(rows[0], BadRow) and rows[0].error.startswith("line 2: not valid UTF-8")
+    assert rows[1] == {"image": "b.png", "question": "how many?"}
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_bytes(b'{"image": "a.png", "question": "lone \\ud800"}\n{"image": "b\xfe.png", "question": "q"}\n{"image": "c.png", "question": "ok"}\n')
+    rows = list(read_rows(str(jsonl), strict=False))
+    assert [r.error.split(":")[0] if isinstance(r, BadRow) else r["image"] for r in rows] == ["line 1", "line 2", "c.png"]
+
+
+def test_a_field_of_several_megabytes_is_read(tmp_path):
+    from vqa_cli.io.records import read_rows
+
+    path = tmp_path / "rows.csv"
+    path.write_text("image,question\na.png," + "x" * 3_000_000 + "\nb.png,ok\n")
+    rows = list(read_rows(str(path)))
+    assert len(rows[0]["question"]) == 3_000_000 and rows[1]["question"] == "ok"
+
+
+def test_records_with_a_lone_surrogate_are_still_written(tmp_path):
+    import io
+
+    from vqa_cli.io.records import WRITERS
+
+    for fmt in WRITERS:
+        out = io.StringIO()
+        writer = WRITERS[fmt](out)
+        writer.write({"id": 1, "question": "lone \ud800", "answer": None, "error": "x"})
+        writer.close()
+        out.getvalue().encode("utf-8")  # writable as UTF-8

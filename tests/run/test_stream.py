@@ -57,3 +57,50 @@ def test_no_model_is_loaded_when_nothing_can_be_answered():
 
     out = flatten(answer_stream(never, [Request("", "q", error="missing image")]))
     assert out[0][1] is None
+
+
+class FlakyEngine:
+    """Fails the whole pass when one image or one question in it is bad, as a tokenizer or a model does."""
+
+    capabilities, why_not, domain = frozenset(), {}, None
+
+    def encode_images(self, images):
+        if "bad image" in images:
+            raise struct_error("unpack requires a buffer of 4 bytes")
+        return list(images)
+
+    def answer(self, embeds, questions, image_index, top_k=1, explain=False):
+        if any("\ud800" in q for q in questions):
+            raise TypeError("TextEncodeInput must be Union[...]")
+        return [f"{embeds[i]}: {q}" for q, i in zip(questions, image_index)]
+
+
+def struct_error(message):
+    import struct
+
+    return struct.error(message)
+
+
+def test_a_failing_image_or_question_fails_its_request_alone():
+    from vqa_cli.run.stream import Request, answer_window
+
+    batch = [Request("a", "one"), Request("b", "two"), Request("a", "lone \ud800"), Request("c", "four"), Request("b", "five")]
+    images = {"a": "image a", "b": "bad image", "c": "image c"}
+    answered = answer_window(FlakyEngine(), batch, images, top_k=1, batch_size=64)
+    assert [answer for _, answer in answered] == ["image a: one", None, None, "image c: four", None]
+    errors = [request.error for request, _ in answered]
+    assert errors[0] is None and errors[3] is None
+    assert errors[1] == errors[4] == "cannot encode the image: error: unpack requires a buffer of 4 bytes"
+    assert errors[2].startswith("cannot answer the question: TypeError")
+
+
+def test_an_image_loader_that_raises_anything_fails_that_image_only():
+    from vqa_cli.run.stream import Request, decode_window
+
+    def load(name):
+        if name == "weird":
+            raise struct_error("bad EXIF")
+        return name.upper()
+
+    images = decode_window([Request("ok", "q"), Request("weird", "q")], load)
+    assert images["ok"] == "OK" and "bad EXIF" in str(images["weird"])

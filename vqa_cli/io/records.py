@@ -33,15 +33,31 @@ def input_format(path: str, explicit: str | None = None) -> str:
     raise InputError(f"cannot tell the format of {path!r}; pass --input-format csv or jsonl")
 
 
+csv.field_size_limit(2**31 - 1)  # a long field is one row's business, not a reason to stop reading
+
+
 def _open_text(path: str) -> io.TextIOBase:
+    """The input as text; bytes that are not UTF-8 become lone surrogates, so only their row fails (see _clean)."""
     if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape", newline="")
     try:
-        return open(path, encoding="utf-8-sig", newline="")  # utf-8-sig drops a BOM
+        return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")  # utf-8-sig drops a BOM
     except FileNotFoundError:
         raise InputError(f"input file not found: {path}") from None
+    except IsADirectoryError:
+        raise InputError(f"cannot read {path}: it is a directory") from None
     except OSError as e:
         raise InputError(f"cannot read {path}: {e.strerror}") from None
+
+
+def _clean(row: dict, where: str) -> dict | BadRow:
+    """A row whose text is valid Unicode, or a BadRow naming where it is: invalid UTF-8 in the file,
+    or a lone surrogate in a JSON string, cannot be answered or written as UTF-8."""
+    try:
+        json.dumps(row, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return BadRow(f"{where}: not valid UTF-8 text (invalid bytes or a lone surrogate)")
+    return row
 
 
 def read_rows(path: str, fmt: str | None = None, strict: bool = True) -> Iterator[dict | BadRow]:
@@ -57,7 +73,8 @@ def read_rows(path: str, fmt: str | None = None, strict: bool = True) -> Iterato
                 return
             reader.fieldnames = [name.strip() for name in reader.fieldnames]
             for row in reader:
-                yield {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k is not None}
+                row = {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k is not None}
+                yield _clean(row, f"line {reader.line_num}")
         else:
             for number, line in enumerate(f, start=1):
                 if not line.strip():
@@ -72,7 +89,17 @@ def read_rows(path: str, fmt: str | None = None, strict: bool = True) -> Iterato
                         raise InputError(f"{path}: {message}") from None
                     yield BadRow(message)
                     continue
-                yield {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
+                yield _clean({k: (v.strip() if isinstance(v, str) else v) for k, v in row.items()}, f"line {number}")
+
+
+def dumps(record: dict) -> str:
+    """One record as JSON; text that cannot be written as UTF-8 (a lone surrogate) is escaped instead."""
+    text = json.dumps(record, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(record)
+    return text
 
 
 class JsonlWriter:
@@ -83,7 +110,7 @@ class JsonlWriter:
         self.stream = stream
 
     def write(self, record: dict) -> None:
-        self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.stream.write(dumps(record) + "\n")
         self.stream.flush()
 
     def close(self) -> None:
@@ -98,7 +125,7 @@ class JsonWriter:
         self.count = 0
 
     def write(self, record: dict) -> None:
-        self.stream.write(("[\n" if self.count == 0 else ",\n") + json.dumps(record, ensure_ascii=False))
+        self.stream.write(("[\n" if self.count == 0 else ",\n") + dumps(record))
         self.count += 1
 
     def close(self) -> None:
@@ -128,7 +155,9 @@ def _csv_cell(value):
     if value is None:
         return ""
     if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False)
+        return dumps(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate becomes "?"
     return value
 
 

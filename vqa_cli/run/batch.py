@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..backends.base import check_question
-from ..errors import UsageError, VQAError
+from ..errors import InputError, UsageError, VQAError
 from ..io.media import image_path
 from ..io.records import WRITERS, BadRow, answered_ids, read_rows
 from .stream import WINDOW, Request, answer_stream
@@ -201,12 +201,33 @@ def write_batch(answer_rows: Runner, opts: BatchOptions, output: Path | None, fm
     """
     import sys
 
-    stream = open(output, "a" if opts.skip_ids else "w", encoding="utf-8", newline="") if output else sys.stdout
+    stream = open_output(output, opts.input, append=bool(opts.skip_ids)) if output else sys.stdout
     writer = WRITERS[fmt](stream)
     try:
         task = progress.add_task("answering", total=None, status="")
         return answer_rows(opts, writer.write, lambda n: progress.update(task, advance=n))
+    except OSError as e:  # a full disk, a closed pipe, /dev/full
+        raise InputError(f"cannot write {output or 'stdout'}: {e.strerror or e}") from None
     finally:
-        writer.close()
-        if output:
-            stream.close()
+        try:
+            writer.close()
+            if output:
+                stream.close()
+        except OSError:
+            pass
+
+
+def open_output(output: Path, input: str, append: bool):
+    """The output file, opened before any model loads; never the input itself, a folder, or a file in a missing folder."""
+    import os
+
+    if input != "-" and os.path.exists(input) and os.path.exists(output) and os.path.samefile(input, output):
+        raise InputError(f"-o {output} is the input file: it would be overwritten; write the answers elsewhere")
+    if output.is_dir():
+        raise InputError(f"-o {output} is a folder; give a file name")
+    try:
+        return open(output, "a" if append else "w", encoding="utf-8", newline="")
+    except FileNotFoundError:
+        raise InputError(f"cannot write {output}: its folder {output.parent} does not exist") from None
+    except OSError as e:
+        raise InputError(f"cannot write {output}: {e.strerror or e}") from None

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from ..backends.base import require
-from ..errors import VQAError
+from ..errors import InputError, VQAError
 from ..io.media import load_media
 
 WINDOW = 256  # requests read ahead and grouped by image
@@ -61,14 +61,24 @@ def answer_stream(
 
 
 def answer_image(engine, image, questions: list[str], *, top_k: int = 1, explain: bool = False) -> list:
-    """`vqa ask`: every question about one decoded image, through the same stream."""
+    """`vqa ask` and the Python API: every question about one decoded image, through the same stream.
+
+    A question that cannot be answered raises its error (one image, one answer per question)."""
     requests = [Request("image", question) for question in questions]
     windows = answer_stream(lambda: engine, requests, top_k=top_k, load=lambda _: image, explain=explain)
-    return [answer for window in windows for _, answer in window]
+    answered = [pair for window in windows for pair in window]
+    for request, answer in answered:
+        if answer is None:
+            raise InputError(f"question {request.question!r}: {request.error}")
+    return [answer for _, answer in answered]
 
 
 def answer_window(engine, batch: list[Request], images: dict, top_k: int, batch_size: int, explain: bool = False) -> list[tuple[Request, Any]]:
-    """One window's answers, in input order. Requests that share an image share its encoding."""
+    """One window's answers, in input order. Requests that share an image share its encoding.
+
+    What fails for one image or one question fails that request alone: a pass that raises is
+    redone one image (or one question) at a time, and only the ones that still fail get an error.
+    """
     for request in batch:
         if request.error is None and isinstance(images.get(request.image), Exception):
             request.error = str(images[request.image])
@@ -80,13 +90,43 @@ def answer_window(engine, batch: list[Request], images: dict, top_k: int, batch_
     group_list = list(groups.items())
     for start in range(0, len(group_list), batch_size):
         chunk = group_list[start : start + batch_size]  # at most batch_size images per forward pass
-        embeds = engine.encode_images([images[image] for image, _ in chunk])
-        members = [(i, n) for i, (_, ns) in enumerate(chunk) for n in ns]
-        for first in range(0, len(members), batch_size):
-            part = members[first : first + batch_size]
-            out = engine.answer(embeds, [batch[n].question for _, n in part], [i for i, _ in part], top_k=top_k, explain=explain)
-            answers.update({n: answer for (_, n), answer in zip(part, out)})
+        for embeds, members in _encoded(engine, chunk, images, batch):
+            for first in range(0, len(members), batch_size):
+                part = members[first : first + batch_size]
+                answers.update(_answered(engine, embeds, part, batch, top_k, explain))
     return [(request, answers.get(n)) for n, request in enumerate(batch)]
+
+
+def _encoded(engine, chunk: list[tuple[str, list[int]]], images: dict, batch: list[Request]):
+    """(embeds, [(image row, request number)]) for a chunk of images: one pass, or one per image when the pass fails."""
+    try:
+        embeds = engine.encode_images([images[image] for image, _ in chunk])
+        return [(embeds, [(i, n) for i, (_, ns) in enumerate(chunk) for n in ns])]
+    except Exception as e:
+        if len(chunk) == 1:
+            for n in chunk[0][1]:
+                batch[n].error = _failure("cannot encode the image", e)
+            return []
+    return [pair for single in chunk for pair in _encoded(engine, [single], images, batch)]
+
+
+def _answered(engine, embeds, part: list[tuple[int, int]], batch: list[Request], top_k: int, explain: bool) -> dict:
+    """{request number: Answer} for questions (image row, request number); one at a time when the pass fails."""
+    try:
+        out = engine.answer(embeds, [batch[n].question for _, n in part], [i for i, _ in part], top_k=top_k, explain=explain)
+        return {n: answer for (_, n), answer in zip(part, out)}
+    except Exception as e:
+        if len(part) == 1:
+            batch[part[0][1]].error = _failure("cannot answer the question", e)
+            return {}
+    return {n: a for single in part for n, a in _answered(engine, embeds, [single], batch, top_k, explain).items()}
+
+
+def _failure(what: str, error: Exception) -> str:
+    if isinstance(error, VQAError):
+        return str(error)
+    text = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+    return f"{what}: {type(error).__name__}" + (f": {text}" if text else "")
 
 
 def windows(requests: Iterable[Request], size: int) -> Iterator[list[Request]]:
@@ -111,6 +151,8 @@ def decode_window(batch: list[Request], load: Callable[[str], Any]) -> dict[str,
             images[request.image] = load(request.image)
         except VQAError as e:
             images[request.image] = e
+        except Exception as e:  # whatever one input raises is that input's error
+            images[request.image] = VQAError(_failure("cannot read the image", e))
     return images
 
 

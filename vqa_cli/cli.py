@@ -218,7 +218,7 @@ def batch(
             input=input, input_format=input_format.value if input_format else None,
             image_root=str(image_root) if image_root else None, top_k=top_k, batch_size=batch_size,
             shard=parse_shard(shard) if shard else (0, 1), fail_fast=fail_fast,
-            skip_ids=resumed_ids(output, fmt.value, resume), strict_domain=strict_domain,
+            skip_ids=resumed_ids(output, fmt.value, resume), strict_domain=strict_domain, unique_ids=resume,
         )
         with progress_bar() as progress:
             summary = write_batch(answer_rows, opts, output, fmt.value, progress)

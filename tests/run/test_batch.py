@@ -206,3 +206,39 @@ def test_sigkill_then_resume_answers_every_row_exactly_once(dataset, tiny_bundle
     subprocess.run(cmd + ["--resume"], check=True, stderr=subprocess.DEVNULL)
     ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
     assert sorted(ids) == list(range(1, 1501))
+
+
+def test_resume_refuses_ids_that_repeat_and_a_plain_run_answers_them(dataset, tiny_bundle, tmp_path):
+    root, _ = dataset
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"image": str(root / "img/s0.png"), "question": "is there a red square?"},  # id 1 by default
+        {"id": 1, "image": str(root / "img/s1.png"), "question": "is there a red square?"},  # the same id, given
+    ]))
+    plain = batch(rows, "-m", tiny_bundle)
+    assert plain.exit_code == 0 and len(records(plain.stdout)) == 2
+    out = tmp_path / "out.jsonl"
+    resumed = batch(rows, "-m", tiny_bundle, "-o", out, "--resume")
+    assert resumed.exit_code == 1 and "id 1 repeats (row 2)" in resumed.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--resume"], "--resume needs -o FILE"),
+    (["--shard", "3/3"], "--shard 3/3"),
+    (["--workers", "2"], "--workers and --gpus-per-worker need --engine ray"),
+    (["--engine", "ray", "--shard", "0/2"], "does not go with --engine ray"),
+])
+def test_bad_combinations_of_options_are_usage_errors(dataset, args, message):
+    root, _ = dataset
+    result = batch(root / "rows.csv", *args)
+    assert result.exit_code == 2 and message in result.stderr and result.stdout == ""
+
+
+def test_the_output_is_never_the_input_a_folder_or_in_a_missing_folder(dataset, tmp_path):
+    root, _ = dataset
+    copy = tmp_path / "rows.csv"
+    copy.write_bytes((root / "rows.csv").read_bytes())
+    for out, message in ((copy, "is the input file"), (tmp_path, "is a folder"), (tmp_path / "no" / "x.jsonl", "does not exist")):
+        result = batch(copy, "-o", out)
+        assert result.exit_code == 1 and message in result.stderr, result.stderr
+    assert copy.read_bytes() == (root / "rows.csv").read_bytes()  # the input untouched

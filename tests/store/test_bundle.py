@@ -102,3 +102,18 @@ def test_unknown_name_lists_the_shipped_bundles():
 
 def test_shipped_bundles_are_found_by_name():
     assert bundles.find("shapes") == bundles.available()["shapes"]
+
+
+def test_train_out_never_replaces_a_folder_of_user_files(tmp_path, tiny_bundle):
+    mine = tmp_path / "photos"
+    mine.mkdir()
+    (mine / "holiday.jpg").write_bytes(b"x")
+    with pytest.raises(ModelError, match="not a vqa bundle; refusing"):
+        bundles.check_writable(mine)
+    (tmp_path / "empty").mkdir()
+    bundles.check_writable(tmp_path / "empty")
+    bundles.check_writable(tmp_path / "new")
+    bundles.check_writable(tiny_bundle)  # a bundle of ours is replaced by retraining
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ModelError, match="is a file"):
+        bundles.check_writable(tmp_path / "file")

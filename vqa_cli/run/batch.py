@@ -34,6 +34,7 @@ class BatchOptions:
     window: int = WINDOW  # rows read ahead and grouped by image
     skip_ids: frozenset = frozenset()  # ids already answered (resume), as json-encoded strings
     strict_domain: bool = False  # rows outside the model's domain become error records
+    unique_ids: bool = False  # --resume: ids must not repeat, or a resumed run would skip rows it never answered
 
 
 @dataclass
@@ -96,7 +97,10 @@ def rows_of(opts: BatchOptions) -> Iterator[Row]:
     import json
 
     k, n = opts.shard
+    seen: set[str] = set()
     for index, raw in enumerate(read_rows(opts.input, opts.input_format, strict=False)):
+        if opts.unique_ids:
+            _check_unique(raw, index, seen)
         if index % n != k:
             continue
         if isinstance(raw, BadRow):
@@ -111,6 +115,16 @@ def rows_of(opts: BatchOptions) -> Iterator[Row]:
         if json.dumps(row.id) in opts.skip_ids:
             continue
         yield row
+
+
+def _check_unique(raw, index: int, seen: set[str]) -> None:
+    import json
+
+    row_id = index + 1 if isinstance(raw, BadRow) else _id_value(raw.get("id"), default=index + 1)
+    key = json.dumps(row_id)
+    if key in seen:
+        raise InputError(f"--resume needs unique ids, and id {row_id!r} repeats (row {index + 1}); give every row its own id")
+    seen.add(key)
 
 
 def _id_value(value, default: int):

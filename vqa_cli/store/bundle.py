@@ -174,6 +174,16 @@ def save_domain(path: Path, domain, command: str | None = None) -> None:
     (path / (CONFIG + ".tmp")).replace(path / CONFIG)
 
 
+def check_writable(out: Path) -> None:
+    """`vqa train --out` replaces a bundle of ours, or fills an empty or new folder; anything else is the user's."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ModelError(f"--out {out} is a file, not a bundle folder; choose another path")
+    if not is_bundle(out) and any(out.iterdir()):
+        raise ModelError(f"--out {out} holds files that are not a vqa bundle; refusing to replace them (use an empty or new folder)")
+
+
 def save(bundle: Bundle, out: Path, *, image_source: str = "", text_source: str = "") -> None:
     """Write a bundle atomically: to a sibling temp folder, then swap it in.
 

@@ -61,6 +61,7 @@ def train(opts: TrainOptions, report: Report = lambda line: None, progress=None)
     from ..store.hub import quiet_transformers
 
     quiet_transformers()
+    bundles.check_writable(Path(opts.out))
     torch.manual_seed(opts.seed)
     started = time.time()
     run, answers, pre = prepare(opts, report, progress)

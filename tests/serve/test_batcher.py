@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 
+from vqa_cli.errors import VQAError
 from vqa_cli.serve.batcher import Batcher
 
 
@@ -54,7 +55,40 @@ def test_a_failing_request_fails_alone():
     (good, bad, fine), later = asyncio.run(main())
     batcher.close()
     assert good == ["ok:q"] and fine == ["fine:r", "fine:s"]
-    assert type(bad) is ValueError and str(bad) == "cannot encode"  # the engine's own error, for that request only
+    assert isinstance(bad, VQAError) and str(bad) == "cannot encode the image: ValueError: cannot encode"  # that request only, as a user error (4xx)
     assert engine.encoded[0] == ["ok", "bad", "fine"]  # they did share the pass that failed
     assert sorted(engine.encoded[1:4]) == [["bad"], ["fine"], ["ok"]]  # then each alone, once
     assert later == ["later:q"] and engine.encoded[4:] == [["later"]]  # the worker survived the failure
+
+
+def test_the_worker_lives_on_after_an_unexpected_error():
+    from vqa_cli.serve import batcher as batching
+
+    class Engine:
+        name = "e"
+
+        def __init__(self):
+            self.calls = 0
+
+    engine = Engine()
+    original = batching.answer_window
+
+    def broken_once(*args, **kwargs):
+        engine.calls += 1
+        if engine.calls == 1:
+            raise KeyError("a bug")
+        return [(request, f"answer to {request.question}") for request in args[1]]
+
+    batching.answer_window = broken_once
+    try:
+        b = Batcher(engine)
+
+        async def ask(question):
+            return await b.answer("image", [question])
+
+        with pytest.raises(VQAError, match="the model failed on this request: KeyError"):
+            asyncio.run(ask("first"))
+        assert asyncio.run(ask("second")) == ["answer to second"]
+        b.close()
+    finally:
+        batching.answer_window = original

@@ -96,9 +96,16 @@ def score(value: float) -> float:
 
 
 def check_question(question: str) -> str:
+    """The question, trimmed; an empty one, or one that is not valid Unicode text (a lone surrogate), is an InputError."""
+    if not isinstance(question, str):
+        raise InputError(f"a question must be text, not {type(question).__name__}")
     text = question.strip()
     if not text:
         raise InputError("empty question")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"question {text!r} is not valid UTF-8 text (invalid bytes or a lone surrogate)") from None
     return text
 
 

@@ -74,21 +74,21 @@ class Batcher:
         return jobs
 
     def _work(self) -> None:
+        """The worker: answers whatever waits, for ever; an error fails the requests it belongs to, never the thread."""
         while (jobs := self._take()) is not None:
             for top_k in sorted({job.top_k for job in jobs}):  # one top_k per forward pass
-                self._answer([job for job in jobs if job.top_k == top_k], top_k)
+                group = [job for job in jobs if job.top_k == top_k]
+                try:
+                    self._answer(group, top_k)
+                except Exception as e:  # noqa: BLE001 - a bug must cost one pass, not the server
+                    for job in group:
+                        job.finish(error=VQAError(f"the model failed on this request: {type(e).__name__}"))
 
     def _answer(self, jobs: list[Job], top_k: int) -> None:
         requests = [Request(f"request-{n}", q, data=n) for n, job in enumerate(jobs) for q in job.questions]
         images = {f"request-{n}": job.image for n, job in enumerate(jobs)}
-        try:
-            answered = answer_window(self.engine, requests, images, top_k, self.batch_size)
-        except (VQAError, RuntimeError, ValueError) as e:
-            if len(jobs) == 1:
-                jobs[0].finish(error=e)
-            else:  # find the job that failed: the others still get their answers
-                for job in jobs:
-                    self._answer([job], top_k)
-            return
+        answered = answer_window(self.engine, requests, images, top_k, self.batch_size)  # a bad image or question fails alone
         for n, job in enumerate(jobs):
-            job.finish([answer for request, answer in answered if request.data == n])
+            mine = [(request, answer) for request, answer in answered if request.data == n]
+            failed = next((request.error for request, answer in mine if answer is None), None)
+            job.finish(error=VQAError(failed)) if failed else job.finish([answer for _, answer in mine])

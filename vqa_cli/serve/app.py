@@ -167,11 +167,11 @@ def image_bytes(value: str) -> bytes:
         if not header.endswith(";base64") or not payload:
             raise APIError(400, "a data: URL must be base64, as data:image/png;base64,...")
         text = payload
-    elif "://" in text[:16] or text.startswith(("/", "~", ".")):
-        raise APIError(400, "only image bytes are accepted (base64 or a data: URL); URLs and paths are never fetched or opened")
     try:
-        return base64.b64decode(text, validate=True)
+        return base64.b64decode(text, validate=True)  # raw base64 may start with "/" (a JPEG's is "/9j/")
     except (binascii.Error, ValueError):
+        if "://" in text[:16] or text.startswith(("/", "~", ".")):
+            raise APIError(400, "only image bytes are accepted (base64 or a data: URL); URLs and paths are never fetched or opened") from None
         raise APIError(400, "the image is not valid base64") from None
 
 
@@ -320,7 +320,7 @@ class Guard:
 
     def __init__(self, app, host: str, api_key: str | None, max_body: int):
         self.app, self.api_key, self.max_body = app, api_key, max_body
-        self.hosts = LOOPBACK_NAMES | {host}
+        self.hosts = LOOPBACK_NAMES | {host.lower()}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -346,8 +346,10 @@ class Guard:
 
     def _refusal(self, path: str, headers: dict) -> JSONResponse | None:
         host = headers.get("host", "")
-        name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1:].split("]")[0]
-        if name not in self.hosts and not is_loopback(name):
+        name = (host.rsplit(":", 1)[0] if not host.startswith("[") else host[1:].split("]")[0]).lower()
+        # Without a key only loopback names are served (DNS rebinding cannot reach them); with a key the
+        # key is the guard, so clients may use the machine's name or address, whatever it is.
+        if not self.api_key and name not in self.hosts and not is_loopback(name):
             return error_response(403, f"host {host!r} is not allowed", code="forbidden_host")
         if self.api_key and path != "/health":
             given = headers.get("authorization", "")

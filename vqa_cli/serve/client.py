@@ -34,7 +34,8 @@ class RemoteEngine:
 
     @property
     def name(self) -> str:
-        return self.model_info["name"]
+        """The served model's name; before the first answer, the one asked for (or "the vqa server")."""
+        return self.model_info["name"] if self._document else (self.model or "the vqa server")
 
     @property
     def model_info(self) -> dict:

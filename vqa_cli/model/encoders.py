@@ -53,6 +53,11 @@ class ImageEncoder(nn.Module):
         self._inference: tuple = ()  # (the traced, frozen encoder,) once optimize_for_inference kept one
         self.optimized = False  # optimize_for_inference has run (whether or not it kept the result)
 
+    @property
+    def traced(self) -> bool:
+        """Inference without gradients runs the traced, frozen encoder."""
+        return bool(self._inference)
+
     def forward(self, pixel_values: Tensor) -> tuple[Tensor, tuple[int, int] | None]:
         """(B, 3, S, S) -> tokens (B, T, C) and the (h, w) grid of the last h*w tokens."""
         if self._inference and not torch.is_grad_enabled() and not self.training:

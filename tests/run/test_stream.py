@@ -10,6 +10,9 @@ class CountingEngine:
     def __init__(self):
         self.encoded, self.calls = [], 0
 
+    def prepare(self, image):
+        return image
+
     def encode_images(self, images):
         self.encoded.extend(images)
         return list(images)
@@ -104,3 +107,25 @@ def test_an_image_loader_that_raises_anything_fails_that_image_only():
 
     images = decode_window([Request("ok", "q"), Request("weird", "q")], load)
     assert images["ok"] == "OK" and "bad EXIF" in str(images["weird"])
+
+
+def test_once_the_engine_is_loaded_the_reading_thread_prepares_the_images():
+    import threading
+
+    from vqa_cli.run.stream import Request, answer_stream
+
+    class Preparing(CountingEngine):
+        def __init__(self):
+            super().__init__()
+            self.threads = []
+
+        def prepare(self, image):
+            self.threads.append(threading.current_thread().name)
+            return f"prepared {image}"
+
+    engine = Preparing()
+    requests = [Request(f"img{n}", "q") for n in range(40)]
+    answered = [pair for window in answer_stream(lambda: engine, requests, window=4, prefetch=1, load=str) for pair in window]
+    assert len(answered) == 40 and all(answer is not None for _, answer in answered)
+    assert engine.threads and set(engine.threads) == {"vqa-image-loader"}
+    assert any(str(image).startswith("prepared img") for image in engine.encoded)

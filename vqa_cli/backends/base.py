@@ -51,8 +51,12 @@ class Engine(Protocol):
     @property
     def dtype_name(self) -> str: ...
 
+    def prepare(self, image) -> Any:
+        """A decoded image -> what encode_images takes: per-image work the reading thread can do ahead."""
+        ...
+
     def encode_images(self, images: list) -> Any:
-        """PIL RGB images -> an opaque state holding all of them, for `answer`."""
+        """PIL RGB images (or what `prepare` made of them) -> an opaque state holding all of them, for `answer`."""
         ...
 
     def answer(
@@ -80,6 +84,10 @@ class DeviceEngine:
     def session(self):
         """An engine whose answers depend only on the calls made through it (see BundleEngine.session)."""
         return self
+
+    def prepare(self, image):
+        """Nothing to do ahead of the model unless an engine says so: the image as it is."""
+        return image
 
 
 def require(engine, capability: str) -> None:

@@ -72,13 +72,17 @@ class BundleEngine(DeviceEngine):
             self._grid_offset = grid_offset(self.model, self.bundle.preprocessing.image_size)
         return self._grid_offset
 
+    def prepare(self, image) -> torch.Tensor:
+        """A PIL image -> its (3, S, S) uint8 pixels at the model's size, in the reading thread."""
+        return self.bundle.preprocessing.to_uint8(image)
+
     @torch.inference_mode()
     def encode_images(self, images: list):
         """PIL RGB images -> ImageEmbeds for all of them, in one forward pass.
 
         The first call with FAST_ENCODER_BATCH or more images (a batch run) traces the image
         encoder for inference first (model/encoders.ImageEncoder.optimize_for_inference)."""
-        pixels = self.bundle.preprocessing.pixels(images).to(self.device, self.dtype)
+        pixels = self.bundle.preprocessing.pixels(images).to(self.device, self.dtype)  # PIL images or prepared pixels
         encoder = self.model.image_encoder
         if self._trace and not encoder.optimized and len(images) >= FAST_ENCODER_BATCH:
             with self._lock:

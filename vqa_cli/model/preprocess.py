@@ -33,10 +33,10 @@ class Preprocessing:
         return torch.from_numpy(np.asarray(resized, dtype=np.uint8).copy()).permute(2, 0, 1)
 
     def pixels(self, images: list):
-        """PIL RGB images -> (B, 3, S, S) normalised float32 pixels."""
+        """PIL RGB images, or their to_uint8 tensors -> (B, 3, S, S) normalised float32 pixels."""
         import torch
 
-        return self.normalize(torch.stack([self.to_uint8(image) for image in images]))
+        return self.normalize(torch.stack([i if isinstance(i, torch.Tensor) else self.to_uint8(i) for i in images]))
 
     def question(self, text: str) -> str:
         """The form of a question the tokenizer sees: trimmed and lowercased (the templates are lowercase)."""

@@ -49,14 +49,22 @@ def answer_stream(
     """Answer every request; yields each window's (request, Answer or None) pairs, in input order.
 
     `engine` is called once, when the first answerable request arrives, so a stream of bad
-    rows never loads a model.
+    rows never loads a model. From then on the reading thread also does the engine's own
+    per-image work (Engine.prepare: resizing, for our bundles) ahead of the model.
     """
     loaded = None
-    for batch, images in _prefetch(requests, window, load, prefetch):
+    prepare: list = []  # [engine.prepare] once the engine is loaded; read by the reading thread
+
+    def load_and_prepare(source: str):
+        media = load(source)
+        return prepare[0](media) if prepare else media
+
+    for batch, images in _prefetch(requests, window, load_and_prepare, prefetch):
         if loaded is None and any(r.error is None for r in batch):
             loaded = engine()
             if explain:
                 require(loaded, "explain")
+            prepare.append(loaded.prepare)
         yield answer_window(loaded, batch, images, top_k, batch_size, explain)
 
 

@@ -54,6 +54,9 @@ class RemoteEngine:
     capabilities = frozenset()
     why_not = {"explain": "--explain draws its maps locally; unset VQA_SERVER (or drop --server) to use it"}
 
+    def prepare(self, image):
+        return image  # the server prepares what it decodes
+
     def encode_images(self, images: list) -> list[str]:
         """Decoded images -> base64 PNG, pixel for pixel what the server will decode."""
         encoded = []

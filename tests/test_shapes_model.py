@@ -35,6 +35,39 @@ def test_shipped_bundle_answers_fresh_questions(engine, tmp_path):
         assert result["accuracy"] >= 0.95, (family, result)
 
 
+def test_shipped_bundle_compares_descriptions_absent_on_both_sides(engine):
+    """The blind spot an independent check found: "are there more green squares than purple circles?" with
+    neither in the scene must be "no" (equal counts). Asked of fresh scenes, every pair absent on both sides."""
+    import random
+
+    from vqa_cli.shapes.render import render
+    from vqa_cli.shapes.synth import scene_rng
+    from vqa_cli.shapes.world import ALL_DESCRIPTIONS, sample_scene
+
+    rng = random.Random(5)
+    images, questions, index = [], [], []
+    for i in range(40):
+        scene = sample_scene(scene_rng(FRESH_SEED + 1, i))
+        absent = [d for d in ALL_DESCRIPTIONS if d.count(scene) == 0]
+        images.append(render(scene))
+        for _ in range(5):
+            a, b = rng.sample(absent, 2)
+            questions.append(f"are there more {a.text(plural=True)} than {b.text(plural=True)}?")
+            index.append(i)
+    answers = engine.answer(engine.encode_images(images), questions, index)
+    wrong = [(q, a.answer) for q, a in zip(questions, answers) if a.answer != "no"]
+    assert len(wrong) <= 0.02 * len(questions), wrong[:10]
+
+
+def test_shipped_bundle_answers_questions_drawn_uniformly_from_the_spec(engine, tmp_path):
+    """Descriptions drawn uniformly from all the spec allows, present or not: >= 97% on every family."""
+    synthesize(tmp_path, images=60, questions_per_image=10, seed=FRESH_SEED + 2, sampling="uniform")
+    report = evaluate(lambda: engine, str(tmp_path / "questions.csv"))
+    assert report["rows"] == 600 and report["accuracy"] >= 0.98, report
+    for family, result in report["families"].items():
+        assert result["accuracy"] >= 0.95, (family, result)
+
+
 def test_shipped_bundle_knows_its_domain(engine):
     """Fresh scenes, also as JPEG, are in; the real photo, chart, icon and screenshot under tests/data are out."""
     import io

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 
 from ..errors import ImageError, UsageError
+
+# Pillow warns (on stderr, several lines) about corrupt EXIF, odd chunks and deprecated formats while
+# decoding; what matters to a user is whether the image decodes, and that becomes an answer or an error.
+warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
 
 MAX_PIXELS = 50_000_000  # 50 MP: larger than any camera photo we expect; VQA_MAX_PIXELS overrides it
 BYTES_PER_PIXEL = 4  # the decoded-bytes budget per allowed pixel: 8-bit RGBA, as Pillow holds RGB too

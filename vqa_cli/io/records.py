@@ -36,12 +36,14 @@ def input_format(path: str, explicit: str | None = None) -> str:
 csv.field_size_limit(2**31 - 1)  # a long field is one row's business, not a reason to stop reading
 
 
-def _open_text(path: str) -> io.TextIOBase:
-    """The input as text; bytes that are not UTF-8 become lone surrogates, so only their row fails (see _clean)."""
+def _open_text(path: str, newline: str = "") -> io.TextIOBase:
+    """The input as text; bytes that are not UTF-8 become lone surrogates, so only their row fails (see _clean).
+
+    newline "" lets csv see every line ending; JSONL lines end at "\n" alone (a JSON line may hold a raw "\r")."""
     if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape", newline=newline)
     try:
-        return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")  # utf-8-sig drops a BOM
+        return open(path, encoding="utf-8-sig", errors="surrogateescape", newline=newline)  # utf-8-sig drops a BOM
     except FileNotFoundError:
         raise InputError(f"input file not found: {path}") from None
     except IsADirectoryError:
@@ -66,7 +68,7 @@ def read_rows(path: str, fmt: str | None = None, strict: bool = True) -> Iterato
     A malformed JSONL line raises InputError, or with strict=False is yielded as a BadRow.
     """
     fmt = input_format(path, fmt)
-    with _open_text(path) as f:
+    with _open_text(path, "" if fmt == "csv" else "\n") as f:
         if fmt == "csv":
             reader = csv.DictReader(f)
             if reader.fieldnames is None:

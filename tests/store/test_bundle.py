@@ -117,3 +117,29 @@ def test_train_out_never_replaces_a_folder_of_user_files(tmp_path, tiny_bundle):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ModelError, match="is a file"):
         bundles.check_writable(tmp_path / "file")
+
+
+@pytest.mark.parametrize("damage", ["config list", "config missing key", "empty weights", "foreign weights", "bad domain"])
+def test_a_corrupt_bundle_is_one_model_error(tiny_bundle, tmp_path, damage):
+    import json
+    import shutil
+
+    bundle = tmp_path / "b"
+    shutil.copytree(tiny_bundle, bundle)
+    config = json.loads((bundle / "config.json").read_text())
+    if damage == "config list":
+        (bundle / "config.json").write_text("[1, 2]")
+    elif damage == "config missing key":
+        del config["head"]
+        (bundle / "config.json").write_text(json.dumps(config))
+    elif damage == "empty weights":
+        (bundle / "head.safetensors").write_bytes(b"")
+    elif damage == "foreign weights":
+        (bundle / "head.safetensors").write_bytes(b"\x80\x04K\x01.")  # a pickle
+    else:
+        config["domain"] = {"image_threshold": 1.0}
+        (bundle / "config.json").write_text(json.dumps(config))
+        (bundle / "domain.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ModelError) as error:
+        bundles.load(str(bundle))
+    assert "\n" not in str(error.value)

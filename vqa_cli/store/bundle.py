@@ -47,9 +47,10 @@ def is_bundle(path: Path) -> bool:
     if not config.is_file():
         return False
     try:
-        return json.loads(config.read_text()).get("format") == FORMAT
+        data = json.loads(config.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
+    return isinstance(data, dict) and data.get("format") == FORMAT
 
 
 def find(name_or_path: str) -> Path:
@@ -123,10 +124,10 @@ def load(name_or_path: str, device: str = "cpu", dtype=None) -> Bundle:
 
     quiet_transformers()
     path = find(name_or_path)
-    config = read_config(path)
-    image_source = encoder_source(path, config["image_encoder"])
-    text_source = encoder_source(path, config["text_encoder"])
     try:
+        config = read_config(path)
+        image_source = encoder_source(path, config["image_encoder"])
+        text_source = encoder_source(path, config["text_encoder"])
         model = VQAModel(
             load_encoder(image_source, "vision"),
             load_encoder(text_source, "text"),
@@ -135,10 +136,14 @@ def load(name_or_path: str, device: str = "cpu", dtype=None) -> Bundle:
         )
         model.head.load_state_dict(upgrade_head_state(load_file(path / HEAD_WEIGHTS)))
         tokenizer = AutoTokenizer.from_pretrained(text_source, trust_remote_code=False)
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
-        raise ModelError(f"cannot load bundle {path}: {_first_line(e)}") from e
+        domain = load_domain(path, config)
+        preprocessing = Preprocessing.from_dict(config["preprocessing"])
+    except ModelError:
+        raise
+    except Exception as e:  # a corrupt or incomplete bundle: bad JSON, missing keys, 0-byte or foreign weights
+        raise ModelError(f"cannot load bundle {path}: {_first_line(e)}") from None
     model.eval().to(device=device, dtype=dtype)
-    return Bundle(path, model, tokenizer, Preprocessing.from_dict(config["preprocessing"]), config, load_domain(path, config))
+    return Bundle(path, model, tokenizer, preprocessing, config, domain)
 
 
 def upgrade_head_state(state: dict) -> dict:

@@ -34,3 +34,13 @@ def test_pooling_uses_grid_tokens_and_real_question_tokens():
     assert pool_image(tokens, (2, 2), 1).tolist() == [[1.0, 1.0]]
     text, mask = torch.tensor([[[1.0, 0.0], [3.0, 0.0], [9.0, 9.0]]]), torch.tensor([[True, True, False]])
     assert pool_question(text, mask).tolist() == [[2.0, 0.0]]
+
+
+def test_statistics_of_a_single_image_are_still_usable():
+    import torch
+
+    from vqa_cli.model.domain import fit
+
+    one = torch.ones(1, 8)
+    domain = fit(one, one, torch.randn(3, 8), torch.randn(2, 8), "tiny")
+    assert torch.isfinite(domain.image_precision).all()

@@ -92,3 +92,15 @@ def test_every_fusion_trains_and_round_trips_exactly(fusion, shapes_data, tiny_t
     assert first.model.config.fusion == fusion and first.model.config.objects == 8
     bundles.save(first, tmp_path / "again")
     assert torch.equal(answer_logits(first), answer_logits(bundles.load(str(tmp_path / "again"))))
+
+
+@pytest.mark.parametrize("rows", ["", "/nowhere/a.png,what?,red\n", "a.png,what?,red\na.png,which?,blue\n"])
+def test_training_data_about_fewer_than_two_images_is_one_line(tmp_path, rows):
+    from typer.testing import CliRunner
+
+    from vqa_cli.cli import app
+
+    data = tmp_path / "rows.csv"
+    data.write_text("image,question,answer\n" + rows)
+    result = CliRunner().invoke(app, ["train", str(data), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "needs rows about at least 2 images" in result.stderr and "Traceback" not in result.output

@@ -78,7 +78,7 @@ def fit(images: Tensor, held_out_images: Tensor, questions: Tensor, held_out_que
     mean = images.float().mean(0)
     centred = images.float() - mean
     covariance = centred.T @ centred / max(len(images) - 1, 1)  # (D, D)
-    scale = covariance.diagonal().mean()
+    scale = covariance.diagonal().mean().clamp(min=1e-6)  # one image, or identical ones, still give an invertible matrix
     shrunk = (1 - SHRINKAGE) * covariance + SHRINKAGE * scale * torch.eye(len(mean))
     domain = Domain(mean, torch.linalg.inv(shrunk), 0.0, kmeans(F.normalize(questions.float(), dim=-1), CENTROIDS, seed), 0.0, description)
     # With few held-out images the percentile is just their maximum; the allowance 3/n keeps a

@@ -114,6 +114,9 @@ def prepare(opts: TrainOptions, report: Report, progress) -> tuple[Run, list[str
     if opts.object_tokens and not opts.scenes:
         raise InputError("--objects needs --scenes: the detector learns from annotated object centres")
     rows = datasets.read_training_rows(opts.data)
+    if len({r["image"] for r in rows}) < 2:
+        raise InputError(f"{opts.data}: vqa train needs rows about at least 2 images (one to train on, one to validate); "
+                         f"it has {len(rows)} rows about {len({r['image'] for r in rows})}")
     if opts.init:  # fine-tuning keeps the starting bundle's answers, in its order
         answers = bundles.read_config(bundles.find(opts.init))["answers"]
     else:

@@ -38,7 +38,7 @@ SAME_QUESTIONS = ("how many objects are there?", "what color is the large circle
 
 
 def stream_rate(engine, data: Path, batch_size: int) -> float:
-    engine._questions.clear()  # each repeat starts cold: the cache fills within the run
+    engine.clear_cache()  # each repeat starts cold: the cache fills within the run
     answers = []
     start = time.perf_counter()
     summary = run(lambda: engine, BatchOptions(input=str(data), batch_size=batch_size), answers.append)
@@ -95,7 +95,7 @@ def breakdown(engine, data: Path, batch_size: int) -> dict[str, float]:
             tokens = pre.tokenize(engine.bundle.tokenizer, questions[start : start + batch_size])
             model.text_features(tokens["input_ids"], tokens["attention_mask"])
         times["text encoder"] = time.perf_counter() - t
-        engine._questions.clear()
+        engine.clear_cache()
         engine.question_features(questions)  # fills the cache, so the fusion below is timed alone
         t = time.perf_counter()
         for start in range(0, len(names), batch_size):
@@ -122,7 +122,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, model {args.model}", file=sys.stderr)
     bundle = bundles.load(args.model, "cpu")
     engine = BundleEngine(bundle, "cpu", torch.float32)
-    naive = BundleEngine(bundle, "cpu", torch.float32, cache_size=0)
+    naive = BundleEngine(bundle, "cpu", torch.float32, cache_bytes=0)
     with tempfile.TemporaryDirectory() as tmp:
         synthesize(Path(tmp) / "a", 100, 10, seed=12345)
         workloads = {"(a) 100 scenes x 10 questions": Path(tmp) / "a" / "questions.csv",

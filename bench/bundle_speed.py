@@ -38,7 +38,7 @@ def ask_seconds(model: str) -> float:
 
 
 def batch_rate(engine, data: str) -> float:
-    engine._questions.clear()
+    engine.clear_cache()
     start = time.perf_counter()
     summary = run(lambda: engine, BatchOptions(input=data), lambda record: None)
     return summary.answered / (time.perf_counter() - start)

@@ -132,7 +132,7 @@ def throughput(bundle) -> float:
         data = str(Path(tmp) / "questions.csv")
 
         def rate(engine) -> float:
-            engine._questions.clear()
+            engine.clear_cache()
             start = time.perf_counter()
             summary = run(lambda: engine, BatchOptions(input=data), lambda record: None)
             return summary.answered / (time.perf_counter() - start)

@@ -69,7 +69,7 @@ def main() -> None:
         synthesize(Path(tmp), args.rows // 10, 10, seed=2469)
         opts = BatchOptions(input=str(Path(tmp) / "questions.csv"))
         for _ in range(args.repeats):
-            engine._questions.clear()
+            engine.clear_cache()
             clock = Clock()
             run_local(lambda: engine, opts, clock.write)
             results["local"].append(clock.rates())

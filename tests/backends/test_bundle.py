@@ -9,8 +9,8 @@ from vqa_cli.store import bundle as bundles
 QUESTIONS = ["what color is the circle?", "is there a red square?", "what color is the circle?", "how many objects are there?"]
 
 
-def engine(path, cache_size=100) -> BundleEngine:
-    return BundleEngine(bundles.load(str(path)), "cpu", torch.float32, cache_size=cache_size)
+def engine(path, cache_bytes=2**20) -> BundleEngine:
+    return BundleEngine(bundles.load(str(path)), "cpu", torch.float32, cache_bytes=cache_bytes)
 
 
 def test_bundle_engine_is_an_engine(tiny_bundle):
@@ -22,7 +22,7 @@ def test_bundle_engine_is_an_engine(tiny_bundle):
 def test_cached_questions_give_the_same_answers_and_each_is_encoded_once(tiny_bundle, scene_png):
     from vqa_cli.io.media import load_media
 
-    cached, uncached = engine(tiny_bundle), engine(tiny_bundle, cache_size=0)
+    cached, uncached = engine(tiny_bundle), engine(tiny_bundle, cache_bytes=0)
     calls = []
     original = cached.model.encode_text
     cached.model.encode_text = lambda ids, mask: calls.append(len(ids)) or original(ids, mask)
@@ -35,9 +35,14 @@ def test_cached_questions_give_the_same_answers_and_each_is_encoded_once(tiny_bu
     assert [a.top_k for a in again] == [a.top_k for a in plain][::-1]
 
 
-def test_the_cache_is_bounded_and_keeps_the_recently_used(tiny_bundle):
-    e = engine(tiny_bundle, cache_size=2)
+def test_the_cache_is_bounded_in_bytes_and_keeps_the_recently_used(tiny_bundle):
+    e = engine(tiny_bundle)
+    e.question_features(["a?"])
+    one = e.cached_bytes
+    assert one > 0
+    e.clear_cache()
+    e.cache_bytes = 2 * one  # room for two questions of that length
     e.question_features(["a?", "b?"])
     e.question_features(["a?"])  # a is now the most recent
     e.question_features(["c?"])
-    assert list(e._questions) == ["a?", "c?"]
+    assert list(e._questions) == ["a?", "c?"] and e.cached_bytes == 2 * one

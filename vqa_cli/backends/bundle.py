@@ -20,17 +20,20 @@ from ..store.bundle import Bundle
 from .base import Answer, DeviceEngine, ranked_answers
 
 FAST_ENCODER_BATCH = 8  # images in one call that make tracing the CNN for inference pay (batch runs, not `vqa ask`)
-QUESTION_CACHE = 100_000  # distinct questions kept; each holds (tokens, D) floats, about 6 KB for the builtin model
+QUESTION_CACHE_BYTES = 256 * 2**20  # the question cache's ceiling, counted on its tensors; VQA_QUESTION_CACHE_MB overrides it
 
 
 class BundleEngine(DeviceEngine):
     """A bundle on a device, ready to answer."""
 
-    def __init__(self, bundle: Bundle, device: str, dtype, cache_size: int = QUESTION_CACHE):
+    def __init__(self, bundle: Bundle, device: str, dtype, cache_bytes: int | None = None):
+        from ..io.images import env_limit
+
         super().__init__(device, dtype)
         self.bundle = bundle
         self.model = bundle.model
-        self.cache_size = cache_size
+        self.cache_bytes = cache_bytes if cache_bytes is not None else env_limit("VQA_QUESTION_CACHE_MB", QUESTION_CACHE_BYTES // 2**20) * 2**20
+        self._cached_bytes = 0
         self._questions: OrderedDict[str, torch.Tensor] = OrderedDict()  # question -> (L, D) head features
         self._lock = threading.Lock()
         self._grid_offset: tuple[float, float] | None = None
@@ -40,6 +43,17 @@ class BundleEngine(DeviceEngine):
             self.why_not = {"explain": "late fusion has no attention between the question and the image"}
         else:
             self.capabilities = frozenset({"explain"})
+
+    @property
+    def cached_bytes(self) -> int:
+        """What the question cache holds now, in bytes (at most cache_bytes)."""
+        return self._cached_bytes
+
+    def clear_cache(self) -> None:
+        """Forget every cached question (benchmarks start cold with it)."""
+        with self._lock:
+            self._questions.clear()
+            self._cached_bytes = 0
 
     @classmethod
     def load(cls, folder, reference: str, device: str, dtype) -> "BundleEngine":
@@ -54,7 +68,7 @@ class BundleEngine(DeviceEngine):
         which is how a server reproduces a local run byte for byte.
         """
         view = copy.copy(self)
-        view._questions, view._lock = OrderedDict(), threading.Lock()
+        view._questions, view._lock, view._cached_bytes = OrderedDict(), threading.Lock(), 0
         return view
 
     @property
@@ -105,9 +119,13 @@ class BundleEngine(DeviceEngine):
             fresh = {q: features[i, :n].clone() for i, (q, n) in enumerate(zip(new, lengths))}
             known.update(fresh)
             with self._lock:
-                self._questions.update(fresh)
-                while len(self._questions) > self.cache_size:
-                    self._questions.popitem(last=False)
+                for question, tensor in fresh.items():
+                    if question not in self._questions:
+                        self._questions[question] = tensor
+                        self._cached_bytes += _size(question, tensor)
+                while self._questions and self._cached_bytes > self.cache_bytes:
+                    question, tensor = self._questions.popitem(last=False)
+                    self._cached_bytes -= _size(question, tensor)
         rows = [known[q] for q in questions]
         length = max(len(r) for r in rows)
         text = rows[0].new_zeros(len(rows), length, rows[0].shape[-1])  # (Bq, Tq, D)
@@ -150,3 +168,8 @@ class BundleEngine(DeviceEngine):
             for answer, heatmap in zip(answers, maps.tolist()):
                 answer.attention = [[round(v, 4) for v in row] for row in heatmap]
         return answers
+
+
+def _size(question: str, features: torch.Tensor) -> int:
+    """What one cache entry holds: its features and its text (the dictionary's own overhead is small beside them)."""
+    return features.numel() * features.element_size() + len(question.encode("utf-8", "surrogatepass"))

@@ -64,3 +64,36 @@ def test_explain_is_refused_through_a_server(server, tiny_bundle, scene_png, tmp
     url, _ = server
     result = run("ask", "-m", tiny_bundle, scene_png, "what?", "--explain", tmp_path / "x.png", server=url)
     assert result.returncode == 1 and "--explain" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_a_malformed_server_url_is_a_usage_error(scene_png):
+    for url in ("notaurl", "http://", "ftp://host:1"):
+        result = run("ask", scene_png, "what?", server=url)
+        assert result.returncode == 2 and "must be an http:// or https:// URL" in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1
+
+
+def test_a_server_that_answers_unexpected_json_is_one_line(scene_png):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Odd(BaseHTTPRequestHandler):
+        def reply(self):
+            body = b'{"status": "ok"}' if self.path == "/health" else b'{"answers": "nope"}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = reply
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Odd)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        result = run("ask", scene_png, "what?", server=f"http://127.0.0.1:{httpd.server_address[1]}")
+    finally:
+        httpd.shutdown()
+    assert result.returncode == 1 and "is not a vqa server's answer" in result.stderr and result.stderr.count("\n") == 1

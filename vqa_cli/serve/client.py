@@ -12,11 +12,12 @@ import base64
 import io
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
 from ..backends.base import Answer, require
-from ..errors import VQAError
+from ..errors import UsageError, VQAError
 
 class ServerError(VQAError):
     """The server could not be reached or refused the request."""
@@ -24,7 +25,10 @@ class ServerError(VQAError):
 
 class RemoteEngine:
     def __init__(self, url: str, model: str | None = None, api_key: str | None = None, timeout: float = 300.0):
-        self.url = url.rstrip("/")
+        parsed = urllib.parse.urlsplit(url.strip())
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise UsageError(f"VQA_SERVER (or --server) must be an http:// or https:// URL, like http://127.0.0.1:8765; got {url!r}")
+        self.url = url.strip().rstrip("/")
         self.model = model
         self.api_key = api_key
         self.timeout = timeout
@@ -76,12 +80,19 @@ class RemoteEngine:
         }
         if self.model:
             body["model"] = self.model
-        self._document = self._request("POST", "/v1/answer", body)
-        images_ok = self._document["images_in_domain"]
-        return [
-            Answer(a["question"], a["answer"], a["score"], a["top_k"], None, ok, a["question_in_domain"])
-            for a, ok in zip(self._document["answers"], images_ok)
-        ]
+        document = self._request("POST", "/v1/answer", body)
+        try:
+            answers = [
+                Answer(a["question"], a["answer"], a["score"], a["top_k"], None, ok, a["question_in_domain"])
+                for a, ok in zip(document["answers"], document["images_in_domain"], strict=True)
+            ]
+            document["model"]["name"], document["device"], document["dtype"]
+        except (KeyError, TypeError, ValueError):
+            raise ServerError(f"the server at {self.url} answered with JSON that is not a vqa server's answer") from None
+        if len(answers) != len(questions):
+            raise ServerError(f"the server at {self.url} answered {len(answers)} questions of {len(questions)}")
+        self._document = document
+        return answers
 
     def _described(self) -> dict:
         if self._document is None:
@@ -95,12 +106,19 @@ class RemoteEngine:
             request.add_header("Authorization", f"Bearer {self.api_key}")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read())
+                raw = response.read()
         except urllib.error.HTTPError as e:
             raise ServerError(f"the vqa server at {self.url} refused: {_message(e)}") from None
         except (urllib.error.URLError, OSError, ValueError) as e:
             reason = getattr(e, "reason", e)
             raise ServerError(f"cannot reach the vqa server at {self.url} (VQA_SERVER): {reason}") from None
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise ServerError(f"the server at {self.url} did not answer as a vqa server does (no JSON object)")
+        return document
 
 
 def _message(error) -> str:

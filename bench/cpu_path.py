@@ -12,7 +12,8 @@ Reports, in one run:
     share of the matmul rate;
   - the whole-process marginal rate of `vqa batch` on SCENES distinct scenes x the same 3
     questions: a 3*SCENES-row run minus a 300-row run, each a fresh `python -m vqa_cli batch`
-    process, this checkout and the baseline interleaved, medians of the repeats.
+    process, this checkout and the baseline interleaved, medians of the repeats;
+  - the same rows through the answering stream inside this process, for what the whole command loses.
 """
 
 from __future__ import annotations
@@ -84,6 +85,20 @@ def model_rates(scenes: list) -> dict:
             "batch": per_image * 64 / optimized, "traced": bool(model.image_encoder.optimized and model.image_encoder.traced)}
 
 
+def in_process_rate(rows: Path, repeats: int) -> float:
+    """Rows/s of the answering stream in this process (`vqa batch`'s run, engine loaded and traced, cache cold)."""
+    from vqa_cli.backends.registry import load_engine
+    from vqa_cli.run.batch import BatchOptions, run
+
+    engine = load_engine("shapes", "cpu", "float32")
+    rates = []
+    for _ in range(repeats + 1):  # the first run traces the encoder, as a process's first window does
+        engine.clear_cache()
+        summary = run(lambda: engine, BatchOptions(input=str(rows)), lambda record: None)
+        rates.append((summary.answered + summary.failed) / summary.seconds)
+    return statistics.median(rates[1:])
+
+
 def workload(folder: Path, scenes: int) -> tuple[Path, Path]:
     """SCENES distinct scenes x the same 3 questions, and its first 100 scenes."""
     from vqa_cli.shapes.synth import synthesize
@@ -135,6 +150,7 @@ def main() -> None:
         results = whole_process(checkouts, big, small, args.repeats, 3 * args.scenes)
         scenes = [load_media(str(p)) for p in sorted((Path(tmp) / "images").glob("*.png"))[:64]]
         machine, model = machine_rates(), model_rates(scenes)
+        stream = in_process_rate(big, args.repeats)
     print(f"model: {model['per_image'] / 1e9:.3f} GFLOP per image, {model['per_question'] / 1e6:.2f} MFLOP per question")
     print(f"machine: fp32 matmul {machine['matmul'] / 1e9:.1f} GFLOP/s, 48->48 3x3 conv {machine['conv'] / 1e9:.1f} GFLOP/s")
     for label, rate in (("eager", model["eager"]), ("as vqa batch runs it", model["batch"])):
@@ -142,6 +158,8 @@ def main() -> None:
     print(f"image encoder traced for inference: {model['traced']}")
     for name, (median, runs) in results.items():
         print(f"vqa batch marginal rate, {name}: {median:.1f} rows/s (runs: {', '.join(f'{r:.1f}' for r in runs)})")
+    print(f"the same rows through the answering stream in this process: {stream:.1f} rows/s "
+          f"(the whole command reaches {results['this checkout'][0] / stream:.0%} of it)")
     if args.baseline:
         print(f"ratio: {results['this checkout'][0] / results['baseline'][0]:.2f}x")
 

@@ -33,3 +33,19 @@ class UsageError(VQAError):
     """A bad option value, a bad combination of options, or a malformed setting (exit 2)."""
 
     exit_code = EXIT_USAGE
+
+
+def env_limit(name: str, default: int) -> int:
+    """A positive integer limit from the environment; anything else there is a usage error."""
+    import os
+
+    text = os.environ.get(name)
+    if text is None or text.strip() == "":
+        return default
+    try:
+        value = int(text.strip().replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UsageError(f"{name} must be a positive whole number; got {text!r}")
+    return value

@@ -13,6 +13,7 @@ from collections import OrderedDict
 
 import torch
 
+from ..errors import env_limit
 from ..model.domain import pool_image, pool_question
 from ..model.explain import grid_offset, relevance_maps
 from ..store import bundle as bundles
@@ -27,8 +28,6 @@ class BundleEngine(DeviceEngine):
     """A bundle on a device, ready to answer."""
 
     def __init__(self, bundle: Bundle, device: str, dtype, cache_bytes: int | None = None):
-        from ..io.images import env_limit
-
         super().__init__(device, dtype)
         self.bundle = bundle
         self.model = bundle.model

@@ -7,10 +7,9 @@ declared size before any pixel is decoded.
 from __future__ import annotations
 
 import io
-import os
 import warnings
 
-from ..errors import ImageError, UsageError
+from ..errors import ImageError, env_limit
 
 # Pillow warns (on stderr, several lines) about corrupt EXIF, odd chunks and deprecated formats while
 # decoding; what matters to a user is whether the image decodes, and that becomes an answer or an error.
@@ -18,20 +17,6 @@ warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
 
 MAX_PIXELS = 50_000_000  # 50 MP: larger than any camera photo we expect; VQA_MAX_PIXELS overrides it
 BYTES_PER_PIXEL = 4  # the decoded-bytes budget per allowed pixel: 8-bit RGBA, as Pillow holds RGB too
-
-
-def env_limit(name: str, default: int) -> int:
-    """A positive integer limit from the environment; anything else there is a usage error."""
-    text = os.environ.get(name)
-    if text is None or text.strip() == "":
-        return default
-    try:
-        value = int(text.strip().replace("_", ""))
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise UsageError(f"{name} must be a positive whole number; got {text!r}")
-    return value
 
 
 def decode_image(data: bytes, name: str):

@@ -13,8 +13,8 @@ import stat
 import sys
 from pathlib import Path
 
-from ..errors import ImageError
-from .images import decode_image, env_limit, to_rgb
+from ..errors import ImageError, env_limit
+from .images import decode_image, to_rgb
 
 
 def load_media(source, name: str | None = None):

@@ -242,3 +242,9 @@ def test_the_output_is_never_the_input_a_folder_or_in_a_missing_folder(dataset, 
         result = batch(copy, "-o", out)
         assert result.exit_code == 1 and message in result.stderr, result.stderr
     assert copy.read_bytes() == (root / "rows.csv").read_bytes()  # the input untouched
+
+
+def test_a_malformed_limit_in_the_environment_is_a_usage_error_not_a_row_error(dataset, tiny_bundle):
+    root, _ = dataset
+    result = runner.invoke(app, ["batch", str(root / "rows.csv"), "-m", str(tiny_bundle)], env={"VQA_MAX_PIXELS": "abc"})
+    assert result.exit_code == 2 and result.stdout == "" and "VQA_MAX_PIXELS must be a positive whole number" in result.stderr

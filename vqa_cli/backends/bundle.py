@@ -37,7 +37,7 @@ class BundleEngine(DeviceEngine):
         self._lock = threading.Lock()
         self._grid_offset: tuple[float, float] | None = None
         self._trace = device == "cpu" and dtype == torch.float32  # the TorchScript path is for fp32 on the CPU
-        if bundle.config.get("head", {}).get("fusion", "cross") == "late":
+        if self.model.config.fusion == "late":
             self.capabilities = frozenset()
             self.why_not = {"explain": "late fusion has no attention between the question and the image"}
         else:

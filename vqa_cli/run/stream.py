@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from ..backends.base import require
-from ..errors import InputError, VQAError
+from ..errors import InputError, UsageError, VQAError
 from ..io.media import load_media
 
 WINDOW = 256  # requests read ahead and grouped by image
@@ -157,6 +157,8 @@ def decode_window(batch: list[Request], load: Callable[[str], Any]) -> dict[str,
             continue
         try:
             images[request.image] = load(request.image)
+        except UsageError:  # a malformed setting (VQA_MAX_PIXELS=abc) is the run's error, not this row's
+            raise
         except VQAError as e:
             images[request.image] = e
         except Exception as e:  # whatever one input raises is that input's error

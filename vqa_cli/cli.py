@@ -377,6 +377,9 @@ def serve(
     api_key: Annotated[
         Optional[str], typer.Option("--api-key", envvar="VQA_API_KEY", help="Require Authorization: Bearer KEY on every endpoint but /health.")
     ] = None,
+    grace: Annotated[
+        float, typer.Option("--grace", min=0, help="Seconds SIGTERM waits for the requests already accepted before exiting.")
+    ] = 60.0,
     device: DeviceOption = None,
     dtype: DtypeOption = "auto",
 ) -> None:
@@ -391,12 +394,13 @@ def serve(
 
         if not all(importlib.util.find_spec(m) for m in ("fastapi", "uvicorn")):
             raise InputError("vqa serve needs the serve extra: pip install 'vqa-cli[serve]'")
+        from .serve.app import Limits
         from .serve.server import serve as run_server
         from .store import bundle as bundles
 
         names = model or [os.environ.get("VQA_MODEL") or bundles.DEFAULT_MODEL]
         run_server(names, lambda name: _engine(name, device, dtype), host=host, port=port, api_key=api_key,
-                   shipped=list(bundles.available()))
+                   limits=Limits(grace=grace), shipped=list(bundles.available()))
 
 
 @app.command("domain")

@@ -238,8 +238,9 @@ def test_the_output_is_never_the_input_a_folder_or_in_a_missing_folder(dataset, 
     root, _ = dataset
     copy = tmp_path / "rows.csv"
     copy.write_bytes((root / "rows.csv").read_bytes())
-    for out, message in ((copy, "is the input file"), (tmp_path, "is a folder"), (tmp_path / "no" / "x.jsonl", "does not exist")):
-        result = batch(copy, "-o", out)
+    for out, message in ((copy, "is the input file"), (tmp_path, "is a folder"), (tmp_path / "no" / "x.jsonl", "does not exist"),
+                         ("/dev/full", "No space left")):
+        result = batch(copy, "-o", out, "-m", tmp_path / "no-such-model")  # refused before the model would fail to load
         assert result.exit_code == 1 and message in result.stderr, result.stderr
     assert copy.read_bytes() == (root / "rows.csv").read_bytes()  # the input untouched
 

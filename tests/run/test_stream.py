@@ -120,6 +120,8 @@ def test_once_the_engine_is_loaded_the_reading_thread_prepares_the_images():
             self.threads = []
 
         def prepare(self, image):
+            if image.startswith("prepared"):  # idempotent, as the protocol says
+                return image
             self.threads.append(threading.current_thread().name)
             return f"prepared {image}"
 
@@ -127,5 +129,6 @@ def test_once_the_engine_is_loaded_the_reading_thread_prepares_the_images():
     requests = [Request(f"img{n}", "q") for n in range(40)]
     answered = [pair for window in answer_stream(lambda: engine, requests, window=4, prefetch=1, load=str) for pair in window]
     assert len(answered) == 40 and all(answer is not None for _, answer in answered)
-    assert engine.threads and set(engine.threads) == {"vqa-image-loader"}
-    assert any(str(image).startswith("prepared img") for image in engine.encoded)
+    # the windows read before the engine existed are prepared where they are answered; all later ones ahead of it
+    assert engine.threads.count("vqa-image-loader") >= 30 and set(engine.threads) <= {"vqa-image-loader", "MainThread"}
+    assert all(str(image).startswith("prepared img") for image in engine.encoded)

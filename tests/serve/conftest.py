@@ -57,3 +57,43 @@ def keyed_server(tiny_bundle):
     yield url
     process.terminate()
     process.wait(timeout=30)
+
+
+def serve_in_thread(model: Path, limits):
+    """A server with custom limits in this process (uvicorn in a thread); returns (url, stop)."""
+    import threading
+
+    import uvicorn
+
+    from vqa_cli.backends.registry import load_engine
+    from vqa_cli.serve.app import Models, create_app
+    from vqa_cli.serve.server import _timed_protocol
+
+    port = free_port()
+    app = create_app(Models([str(model)], lambda name: load_engine(name, device="cpu"), limits=limits), limits=limits)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", http=_timed_protocol(limits.header_timeout),
+                            limit_concurrency=limits.max_connections, timeout_graceful_shutdown=limits.grace)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+
+    def stop():
+        server.should_exit = True
+        thread.join(timeout=30)
+
+    return f"http://127.0.0.1:{port}", stop
+
+
+@pytest.fixture(scope="session")
+def small_server(tiny_bundle):
+    """A server whose limits are small enough to reach with small images: 300 KB bodies, 0.2 MP per request."""
+    from vqa_cli.serve.app import Limits
+
+    limits = Limits(max_body=300_000, max_pixels=200_000, max_replay_questions=5, header_timeout=0.5, max_connections=6,
+                    session_idle=2.0, max_held=3_000_000)
+    url, stop = serve_in_thread(tiny_bundle, limits)
+    yield url, limits
+    stop()

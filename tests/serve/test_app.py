@@ -177,7 +177,7 @@ def test_sigterm_stops_cleanly_after_the_request_in_flight(tiny_bundle, scene_pn
     worker = threading.Thread(target=lambda: results.append(httpx.post(
         f"{url}/v1/ask", json={"image": b64(scene_png), "questions": QUESTIONS * 20}, timeout=60)))  # 60 questions
     worker.start()
-    time.sleep(0.1)  # the request is on its way or being answered
+    time.sleep(1.0)  # the request has been read by now: it is being answered, or waits for the model
     process.terminate()
     worker.join()
     assert process.wait(timeout=60) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has drained
@@ -205,3 +205,74 @@ def test_host_names_are_compared_without_case(server):
     url, _ = server
     assert httpx.get(f"{url}/health", headers={"Host": "LOCALHOST:1"}).status_code == 200
     assert httpx.get(f"{url}/health", headers={"Host": "Attacker.Example"}).status_code == 403
+
+
+def png_bytes(width: int, height: int, seed: int | None = None) -> bytes:
+    """A flat PNG (a few hundred bytes), or with a seed a noise PNG, whose size follows its pixels."""
+    import io
+    import random
+
+    from PIL import Image
+
+    if seed is None:
+        image = Image.new("RGB", (width, height), (200, 30, 30))
+    else:
+        rng = random.Random(seed)
+        image = Image.frombytes("RGB", (width, height), rng.randbytes(width * height * 3))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_half_open_connections_are_closed_and_cannot_lock_clients_out(small_server):
+    url, limits = small_server
+    port = int(url.rsplit(":", 1)[1])
+    stalled = [socket.create_connection(("127.0.0.1", port)) for _ in range(limits.max_connections)]
+    for s in stalled:
+        s.sendall(b"POST /v1/ask HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers that never end
+    time.sleep(0.1)
+    assert httpx.get(f"{url}/health").status_code == 503  # every connection is taken
+    time.sleep(limits.header_timeout * 3)
+    for s in stalled:
+        s.settimeout(1)
+        assert s.recv(1) == b""  # the server closed it
+        s.close()
+    assert httpx.get(f"{url}/health").status_code == 200
+
+
+def test_chunked_bodies_over_the_limit_get_413(small_server):
+    url, limits = small_server
+
+    def chunks():
+        for _ in range(limits.max_body // 10_000 + 2):
+            yield b"x" * 10_000
+
+    response = httpx.post(f"{url}/v1/ask", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
+    assert httpx.get(f"{url}/health").status_code == 200
+
+
+def test_images_over_the_pixel_budget_get_413_before_decoding(small_server):
+    url, limits = small_server
+    image = base64.b64encode(png_bytes(500, 500)).decode()  # 0.25 MP, over the 0.2 MP a request may hold
+    response = httpx.post(f"{url}/v1/ask", json={"image": image, "questions": ["what?"]})
+    assert response.status_code == 413 and "MP" in response.json()["error"]["message"]
+    two = [base64.b64encode(png_bytes(330, 330)).decode()] * 2  # each fits, together they do not
+    response = httpx.post(f"{url}/v1/encode", json={"session": "s", "images": two})
+    assert response.status_code == 413
+
+
+def test_an_idle_session_is_dropped_and_the_client_sends_its_images_again(small_server, scene_png):
+    from PIL import Image
+
+    from vqa_cli.serve.client import RemoteEngine
+
+    url, limits = small_server
+    engine = RemoteEngine(url)
+    ids = engine.encode_images([Image.open(scene_png).convert("RGB")])
+    [before] = engine.answer(ids, ["what color is the circle?"])
+    time.sleep(limits.session_idle + 0.5)
+    stale = httpx.post(f"{url}/v1/answer", json={"ids": ids, "questions": ["what?"], "image_index": [0], "session": engine.session})
+    assert stale.status_code == 409  # dropped for idleness
+    [after] = engine.answer(ids, ["what color is the circle?"])
+    assert (after.answer, after.score) == (before.answer, before.score)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -97,3 +98,29 @@ def test_a_server_that_answers_unexpected_json_is_one_line(scene_png):
     finally:
         httpd.shutdown()
     assert result.returncode == 1 and "is not a vqa server's answer" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_calls_are_split_to_fit_the_server_and_give_the_local_records(small_server, tiny_bundle, tmp_path):
+    """--batch-size 100 over images whose bytes and pixels need several requests; two images too large for any."""
+    from tests.serve.test_app import png_bytes
+
+    url, limits = small_server
+    paths = []
+    for n, (width, height, seed) in enumerate([(160, 120, n) for n in range(8)] + [(600, 400, None), (330, 300, 99)]):
+        path = tmp_path / f"image{n}.png"
+        path.write_bytes(png_bytes(width, height, seed))  # noise: 8 x 80 KB of base64 need several requests
+        paths.append(path)
+    rows = tmp_path / "rows.csv"
+    with open(rows, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(("image", "question"))
+        for path in paths:
+            for question in ("what color is the circle?", "is there a red square?", "how many objects are there?"):
+                writer.writerow((path, question))
+    args = ["batch", rows, "-m", tiny_bundle, "--top-k", "2", "--batch-size", "100"]
+    local, remote = run(*args), run(*args, server=url)
+    assert local.returncode == 0 and remote.returncode == 1, remote.stderr
+    local_lines, remote_lines = local.stdout.splitlines(), remote.stdout.splitlines()
+    assert remote_lines[:24] == local_lines[:24]  # the images that fit: exactly the local records
+    too_large = [json.loads(line) for line in remote_lines[24:]]
+    assert len(too_large) == 6 and all("too large to send to the server" in r["error"] for r in too_large)

@@ -52,7 +52,9 @@ class Engine(Protocol):
     def dtype_name(self) -> str: ...
 
     def prepare(self, image) -> Any:
-        """A decoded image -> what encode_images takes: per-image work the reading thread can do ahead."""
+        """A decoded image -> what encode_images takes: per-image work the reading thread can do ahead.
+
+        Idempotent: what it returns, given again, comes back as it is."""
         ...
 
     def encode_images(self, images: list) -> Any:

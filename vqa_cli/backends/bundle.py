@@ -87,7 +87,7 @@ class BundleEngine(DeviceEngine):
 
     def prepare(self, image) -> torch.Tensor:
         """A PIL image -> its (3, S, S) uint8 pixels at the model's size, in the reading thread."""
-        return self.bundle.preprocessing.to_uint8(image)
+        return image if isinstance(image, torch.Tensor) else self.bundle.preprocessing.to_uint8(image)
 
     @torch.inference_mode()
     def encode_images(self, images: list):

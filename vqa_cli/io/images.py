@@ -47,6 +47,18 @@ def decode_image(data: bytes, name: str):
         raise ImageError(f"cannot decode image {name}: {_reason(e)}") from None
 
 
+def image_pixels(data: bytes) -> int:
+    """Pixels the image in `data` declares in its header (nothing is decoded); 0 when Pillow cannot tell."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            return width * height
+    except Exception:  # not an image: decoding it will say so, as this image's error
+        return 0
+
+
 def _check_size(image, name: str, limit: int) -> None:
     """Refuse from the header alone: more pixels than `limit`, or more decoded bytes than their budget."""
     from PIL import Image

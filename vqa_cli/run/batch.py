@@ -240,7 +240,13 @@ def open_output(output: Path, input: str, append: bool):
     if output.is_dir():
         raise InputError(f"-o {output} is a folder; give a file name")
     try:
-        return open(output, "a" if append else "w", encoding="utf-8", newline="")
+        file = open(output, "a" if append else "w", encoding="utf-8", newline="")
+        try:
+            os.write(file.fileno(), b"")  # a device that refuses every write (/dev/full) says so now, not after the model loads
+        except OSError:
+            file.close()
+            raise
+        return file
     except FileNotFoundError:
         raise InputError(f"cannot write {output}: its folder {output.parent} does not exist") from None
     except OSError as e:

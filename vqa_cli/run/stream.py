@@ -65,6 +65,8 @@ def answer_stream(
             if explain:
                 require(loaded, "explain")
             prepare.append(loaded.prepare)
+        if loaded is not None:
+            _prepare_window(images, loaded.prepare)  # windows read before the engine existed; prepare is idempotent
         yield answer_window(loaded, batch, images, top_k, batch_size, explain)
 
 
@@ -147,6 +149,18 @@ def windows(requests: Iterable[Request], size: int) -> Iterator[list[Request]]:
             batch = []
     if batch:
         yield batch
+
+
+def _prepare_window(images: dict[str, Any], prepare: Callable[[Any], Any]) -> None:
+    """Prepare, in place, a window's decoded images; what fails for one image becomes its error."""
+    for key, image in images.items():
+        if not isinstance(image, Exception):
+            try:
+                images[key] = prepare(image)
+            except VQAError as e:
+                images[key] = e
+            except Exception as e:  # noqa: BLE001 - whatever one input raises is that input's error
+                images[key] = VQAError(_failure("cannot prepare the image", e))
 
 
 def decode_window(batch: list[Request], load: Callable[[str], Any]) -> dict[str, Any]:

@@ -5,11 +5,15 @@
     POST /v1/ask                 {"image": base64, "questions": [...], "model"?, "top_k"?} -> the `vqa ask --json` document
     POST /v1/chat/completions    OpenAI chat: the last user message's text parts are questions,
                                  its image_url part a data: URL; answers one per line
-    POST /v1/answer              the CLI's engine calls, replayed exactly (serve/client.py)
+    POST /v1/encode              the CLI's images, uploaded in pieces that fit a request, then encoded
+    POST /v1/answer              the CLI's engine calls about encoded images, replayed exactly (serve/client.py)
 
-/v1/ask and chat requests that arrive together share forward passes (batcher.py). /v1/answer
-runs each call as the CLI made it, in a session of its own, so `vqa ask` and `vqa batch`
-through a server print exactly what they print locally.
+/v1/ask and chat requests that arrive together share forward passes (batcher.py). /v1/encode
+and /v1/answer run each call as the CLI made it, in a session of its own, so `vqa ask` and
+`vqa batch` through a server print exactly what they print locally.
+
+Memory has a ceiling (Limits): bytes per body, decoded pixels per request, images held for
+encoding over all sessions, sessions by number and idle time, and connections (server.py).
 
 Errors are {"error": {"message", "type", "code"}} with a 4xx/5xx status, never a traceback.
 Only image bytes are accepted (base64 or data: URLs): nothing a request names is fetched or opened.
@@ -28,7 +32,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
@@ -39,6 +43,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..backends.base import check_question
 from ..errors import VQAError
+from ..io.images import image_pixels
 from ..io.media import load_media
 from ..io.output import ask_document
 from .batcher import Batcher
@@ -47,9 +52,21 @@ from .batcher import Batcher
 @dataclass
 class Limits:
     max_body: int = 32 * 1024 * 1024  # bytes of a request body (413 beyond)
-    max_questions: int = 64  # per request
+    max_pixels: int = 64_000_000  # decoded pixels per request, summed over its images (413 beyond)
+    max_questions: int = 64  # per /v1/ask or chat request
+    max_replay_questions: int = 1024  # per /v1/answer call: a CLI's --batch-size up to this replays exactly
     max_top_k: int = 100
+    max_held: int = 1024 * 1024 * 1024  # bytes of uploaded images waiting to be encoded, over all sessions (413 beyond)
+    sessions: int = 16  # CLI sessions kept per model, least recently used dropped first
+    session_idle: float = 600.0  # seconds after which an unused session is dropped
     timeout: float = 60.0  # seconds a request may wait for its answers (504 beyond)
+    header_timeout: float = 10.0  # seconds a connection may take to send its request line and headers
+    max_connections: int = 256  # open connections; a request beyond them gets 503
+    grace: float = 60.0  # seconds SIGTERM waits for accepted requests before it exits
+
+    def public(self) -> dict:
+        """What a client needs to split its calls to fit (sent by /health)."""
+        return {"max_body": self.max_body, "max_pixels": self.max_pixels, "max_replay_questions": self.max_replay_questions}
 
 
 class APIError(Exception):
@@ -62,54 +79,101 @@ def error_response(status: int, message: str, kind: str = "invalid_request_error
     return JSONResponse({"error": {"message": message, "type": kind, "code": code}}, status_code=status)
 
 
-SESSIONS = 16  # CLI sessions whose question caches a model keeps, least recently used dropped first
+ENCODINGS = 4  # encoded chunks a session keeps, least recently used dropped first
 
 
 @dataclass
 class Session:
-    """One CLI run's state: its engine view (question cache) and the images it encoded last.
+    """One CLI run's state: its engine view (question cache), the images it uploaded and not
+    yet encoded, and the chunks of images it encoded last.
 
     The stream asks a chunk's questions in several calls about the same images; keeping the
-    last encoding means each image is still encoded once, as in a local run.
+    chunk's encoding means each image is still encoded once, in one pass, as in a local run.
     """
 
     engine: object
-    images_key: str | None = None
-    embeds: object = None
+    held: dict = field(default_factory=dict)  # image id -> prepared image, until encoded
+    held_bytes: dict = field(default_factory=dict)
+    encodings: OrderedDict = field(default_factory=OrderedDict)  # ids key -> embeds
+    used: float = field(default_factory=time.monotonic)
 
-    def encode(self, images: list[str]):
-        key = hashlib.sha256("\n".join(images).encode()).hexdigest()
-        if key != self.images_key:
-            self.embeds = self.engine.encode_images([load_media(image_bytes(image), "request") for image in images])
-            self.images_key = key
-        return self.embeds
+    def encode(self, ids: list[str]) -> None:
+        key = _key(ids)
+        if key in self.encodings:
+            self.encodings.move_to_end(key)
+            return
+        missing = [i for i in dict.fromkeys(ids) if i not in self.held]
+        if missing:
+            raise APIError(409, f"{len(missing)} image(s) not uploaded to this session (or dropped): upload them again", code="unknown_image")
+        self.encodings[key] = self.engine.encode_images([self.held[i] for i in ids])
+        while len(self.encodings) > ENCODINGS:
+            self.encodings.popitem(last=False)
+        for i in ids:
+            self.held.pop(i, None), self.held_bytes.pop(i, None)
+
+    def encoded(self, ids: list[str]):
+        embeds = self.encodings.get(_key(ids))
+        if embeds is None:
+            raise APIError(409, "these images are not encoded in this session (or were dropped): send them to /v1/encode", code="unknown_image")
+        return embeds
+
+
+def _key(ids: list[str]) -> str:
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()
 
 
 class Served:
     """One model: its engine, the batcher that merges concurrent requests, and the CLI sessions."""
 
-    def __init__(self, engine):
+    def __init__(self, engine, limits: Limits):
         self.engine = engine
+        self.limits = limits
         self.batcher = Batcher(engine)
         self.lock = threading.Lock()  # one exact replay at a time: the two cores are better used in series
         self._sessions: OrderedDict[str, Session] = OrderedDict()
 
     def session(self, key: str) -> Session:
+        """The session `key`, made on first use; sessions idle too long, or beyond the count, are dropped."""
         with self.lock:
+            now = time.monotonic()
+            for name in [n for n, s in self._sessions.items() if now - s.used > self.limits.session_idle]:
+                del self._sessions[name]
             if key not in self._sessions:
                 self._sessions[key] = Session(self.engine.session())
-                while len(self._sessions) > SESSIONS:
+                while len(self._sessions) > self.limits.sessions:
                     self._sessions.popitem(last=False)
             self._sessions.move_to_end(key)
-            return self._sessions[key]
+            session = self._sessions[key]
+            session.used = now
+            return session
+
+    def hold(self, session: Session, images: dict) -> None:
+        """Keep prepared images {id: image} for `session` until encoded, within the server's budget."""
+        sizes = {i: _nbytes(image) for i, image in images.items()}
+        with self.lock:
+            held = sum(sum(s.held_bytes.values()) for s in self._sessions.values())
+            if held + sum(sizes.values()) > self.limits.max_held:
+                raise APIError(413, f"the server holds at most {self.limits.max_held >> 20} MB of images waiting to be "
+                               "encoded; send fewer images at once (a smaller --batch-size)", code="request_too_large")
+            session.held.update(images)
+            session.held_bytes.update(sizes)
+
+
+def _nbytes(image) -> int:
+    """Bytes a prepared image holds: a tensor's, or a PIL image's pixels."""
+    if hasattr(image, "nbytes"):
+        return int(image.nbytes)
+    width, height = image.size
+    return width * height * max(len(image.getbands()), 1)
 
 
 class Models:
     """The engines a server answers with: those named at start, loaded before it listens, plus
     shipped bundles on first use. A request can name nothing else, so it never opens a path."""
 
-    def __init__(self, names: list[str], load, shipped: list[str] = ()):
+    def __init__(self, names: list[str], load, shipped: list[str] = (), limits: Limits = Limits()):
         self.default = names[0]
+        self.limits = limits
         self._load = load
         self._allowed = list(dict.fromkeys([*names, *shipped]))
         self._served: dict[str, Served] = {}
@@ -124,7 +188,7 @@ class Models:
                 raise APIError(404, f"model {name!r} is not served here; available: {', '.join(self._allowed)}", code="model_not_found")
             with self._lock:
                 if name not in self._served:
-                    self._served[name] = Served(self._load(name))
+                    self._served[name] = Served(self._load(name), self.limits)
         return self._served[name]
 
     def listed(self) -> list[str]:
@@ -142,10 +206,17 @@ class AskBody(BaseModel):
     top_k: int = Field(1, ge=1, description="How many ranked answers each answer's top_k holds.")
 
 
+class EncodeBody(BaseModel):
+    session: str = Field(description="The CLI run these calls belong to.")
+    images: list[str] = Field([], description="Images to hold for encoding: base64 PNG of the decoded pixels, as the CLI sends them.")
+    ids: list[str] | None = Field(None, description="When given: encode these held images (sha256 of their PNG bytes), in this order, in one pass.")
+    model: str | None = None
+
+
 class AnswerBody(BaseModel):
-    images: list[str] = Field(description="Images, base64 (PNG of the decoded pixels, as the CLI sends them).")
+    ids: list[str] = Field(description="The images the session encoded last (/v1/encode), in that order.")
     questions: list[str]
-    image_index: list[int] = Field(description="For each question, the image it is about.")
+    image_index: list[int] = Field(description="For each question, its image's place in ids.")
     top_k: int = Field(1, ge=1)
     model: str | None = None
     session: str = Field(description="The CLI run these calls belong to.")
@@ -182,7 +253,7 @@ def create_app(models: Models, *, host: str = "127.0.0.1", api_key: str | None =
 
     @app.get("/health", summary="200 once the models are loaded")
     def health():
-        return {"status": "ok", "models": models.listed()}
+        return {"status": "ok", "models": models.listed(), "limits": limits.public()}
 
     @app.get("/v1/models", summary="The served models, as OpenAI lists them")
     def list_models():
@@ -200,24 +271,36 @@ def create_app(models: Models, *, host: str = "127.0.0.1", api_key: str | None =
         served, answers = await _answer(models, limits, body.model, image, questions, k)
         return _completion(served.engine.name, answers, body.logprobs, body.top_logprobs or 0)
 
-    @app.post("/v1/answer", summary="The CLI's engine calls, replayed exactly in a session of their own")
-    async def replay(body: AnswerBody):
-        _check_questions(body.questions, limits.max_questions)
-        if len(body.image_index) != len(body.questions) or any(not 0 <= i < len(body.images) for i in body.image_index):
-            raise APIError(400, "image_index must give, for each question, an index into images")
+    @app.post("/v1/encode", summary="The CLI's images: held for the session, then encoded in one pass")
+    async def encode(body: EncodeBody):
         loop = asyncio.get_running_loop()
         served = await loop.run_in_executor(None, models.get, body.model)
+        session = served.session(body.session)
+        datas = [image_bytes(image) for image in body.images]
+        prepared = await loop.run_in_executor(None, _prepared, served.engine, datas, limits.max_pixels)
+        served.hold(session, {hashlib.sha256(data).hexdigest(): image for data, image in zip(datas, prepared)})
+        if body.ids is not None:
+            def run():
+                with served.lock:
+                    session.encode(body.ids)
+            await _within(loop.run_in_executor(None, run), limits.timeout)
+        return {"held": len(session.held), "encoded": body.ids is not None}
+
+    @app.post("/v1/answer", summary="The CLI's engine calls, replayed exactly in a session of their own")
+    async def replay(body: AnswerBody):
+        _check_questions(body.questions, limits.max_replay_questions)
+        if len(body.image_index) != len(body.questions) or any(not 0 <= i < len(body.ids) for i in body.image_index):
+            raise APIError(400, "image_index must give, for each question, an index into ids")
+        loop = asyncio.get_running_loop()
+        served = await loop.run_in_executor(None, models.get, body.model)
+        session = served.session(body.session)
 
         def run():
-            session = served.session(body.session)
             with served.lock:
-                embeds = session.encode(body.images)
-                return session.engine.answer(embeds, body.questions, body.image_index, top_k=min(body.top_k, limits.max_top_k))
+                return session.engine.answer(session.encoded(body.ids), body.questions, body.image_index,
+                                             top_k=min(body.top_k, limits.max_top_k))
 
-        try:
-            answers = await asyncio.wait_for(loop.run_in_executor(None, run), limits.timeout)
-        except asyncio.TimeoutError:
-            raise APIError(504, f"no answer within {limits.timeout:g} s", "server_error", "timeout") from None
+        answers = await _within(loop.run_in_executor(None, run), limits.timeout)
         return {**ask_document(None, served.engine, answers), "images_in_domain": [a.image_in_domain for a in answers]}
 
     return app
@@ -235,12 +318,28 @@ async def _answer(models: Models, limits: Limits, model: str | None, image: str,
     texts = _check_questions(questions, limits.max_questions)
     loop = asyncio.get_running_loop()
     served = await loop.run_in_executor(None, models.get, model)
-    picture = await loop.run_in_executor(None, load_media, image_bytes(image), "request")  # decoding stays off the event loop
-    try:
-        answers = await asyncio.wait_for(served.batcher.answer(picture, texts, min(top_k, limits.max_top_k)), limits.timeout)
-    except asyncio.TimeoutError:
-        raise APIError(504, f"no answer within {limits.timeout:g} s", "server_error", "timeout") from None
+    [picture] = await loop.run_in_executor(None, _prepared, served.engine, [image_bytes(image)], limits.max_pixels)
+    answers = await _within(served.batcher.answer(picture, texts, min(top_k, limits.max_top_k)), limits.timeout)
     return served, answers
+
+
+async def _within(work, timeout: float):
+    try:
+        return await asyncio.wait_for(work, timeout)
+    except asyncio.TimeoutError:
+        raise APIError(504, f"no answer within {timeout:g} s", "server_error", "timeout") from None
+
+
+def _prepared(engine, datas: list[bytes], max_pixels: int) -> list:
+    """Decode and prepare a request's images (off the event loop), once their headers show they fit the pixel budget.
+
+    Prepared images are what the model reads (small, for our bundles), so a request waiting in
+    the queue holds those, not the decoded photo."""
+    pixels = sum(image_pixels(data) for data in datas)
+    if pixels > max_pixels:
+        raise APIError(413, f"the request's images hold {pixels / 1e6:.1f} MP; at most {max_pixels / 1e6:.0f} MP "
+                       "per request", code="request_too_large")
+    return [engine.prepare(load_media(data, "request")) for data in datas]
 
 
 def _chat_inputs(messages: list[dict]) -> tuple[list[str], str]:
@@ -298,7 +397,8 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, e: StarletteHTTPException):
-        return error_response(e.status_code, str(e.detail), "invalid_request_error" if e.status_code < 500 else "server_error")
+        code = "request_too_large" if e.status_code == 413 else None
+        return error_response(e.status_code, str(e.detail), "invalid_request_error" if e.status_code < 500 else "server_error", code)
 
     @app.exception_handler(Exception)
     async def unexpected(request, e: Exception):
@@ -335,14 +435,11 @@ class Guard:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_body:
-                raise APIError(413, f"request body over {self.max_body} bytes", code="request_too_large")
+            if seen > self.max_body:  # a chunked body has no Content-Length to refuse it by
+                raise StarletteHTTPException(413, f"request body over {self.max_body} bytes")  # FastAPI re-raises these as they are
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except APIError as e:  # raised while the body streamed in, past the app's own handlers
-            await error_response(e.status, e.message, e.kind, e.code)(scope, receive, send)
+        await self.app(scope, limited, send)
 
     def _refusal(self, path: str, headers: dict) -> JSONResponse | None:
         host = headers.get("host", "")

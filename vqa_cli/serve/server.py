@@ -1,6 +1,9 @@
 """Run the server: load the models, bind (loopback unless given a key), serve until SIGTERM or Ctrl-C.
 
-uvicorn finishes the requests in flight before it exits.
+On SIGTERM uvicorn stops accepting connections and answers every request already accepted,
+for up to `Limits.grace` seconds, before it exits. A connection must send its request line and
+headers within `Limits.header_timeout` seconds, and at most `Limits.max_connections` are open,
+so half-open connections cannot lock clients out.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ def serve(models: list[str], load, *, host: str = "127.0.0.1", port: int = 8765,
 
     check_binding(host, api_key)
     check_port(host, port)
-    served = Models(models, load, shipped)
+    served = Models(models, load, shipped, limits)
     app = create_app(served, host=host, api_key=api_key, limits=limits)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30, access_log=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, http=_timed_protocol(limits.header_timeout),
+                            timeout_graceful_shutdown=limits.grace, limit_concurrency=limits.max_connections)
     server = _ready_server(config, f"vqa: serving {', '.join(models)} on http://{_url_host(host)}:{port}")
     try:
         server.run()
@@ -65,3 +69,43 @@ def _ready_server(config, line: str):
                 print(line, file=sys.stderr, flush=True)
 
     return ReadyServer(config)
+
+
+def _timed_protocol(header_timeout: float):
+    """uvicorn's h11 protocol, closing a connection whose request line and headers take longer than `header_timeout`."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class TimedH11Protocol(H11Protocol):
+        deadline = None
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state is not h11.IDLE and self.deadline is not None:  # the headers are in
+                self.deadline.cancel()
+                self.deadline = None
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()  # a kept-alive connection gets the same time for its next request's headers
+
+        def connection_lost(self, exc) -> None:
+            if self.deadline is not None:
+                self.deadline.cancel()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            if self.deadline is not None:
+                self.deadline.cancel()
+            self.deadline = self.loop.call_later(header_timeout, self._expire)
+
+        def _expire(self) -> None:
+            self.deadline = None
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                self.transport.close()
+
+    return TimedH11Protocol

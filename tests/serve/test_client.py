@@ -124,3 +124,18 @@ def test_calls_are_split_to_fit_the_server_and_give_the_local_records(small_serv
     assert remote_lines[:24] == local_lines[:24]  # the images that fit: exactly the local records
     too_large = [json.loads(line) for line in remote_lines[24:]]
     assert len(too_large) == 6 and all("too large to send to the server" in r["error"] for r in too_large)
+
+
+def test_a_9_mp_photo_through_the_server_gives_the_local_answers(server, tiny_bundle, scene_png, tmp_path):
+    """A noisy 3000x3000 photo: about 27 MB as base64 PNG, within one request."""
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(scene_png).convert("RGB").resize((3000, 3000), Image.BICUBIC)).astype(np.int16)
+    noisy = np.clip(pixels + np.random.default_rng(0).normal(0, 8, pixels.shape), 0, 255).astype(np.uint8)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(noisy).save(photo)
+    args = ["ask", "--json", "--top-k", "3", "-m", tiny_bundle, photo, "what color is the circle?", "how many objects are there?"]
+    local, remote = run(*args), run(*args, server=server[0])
+    assert local.returncode == remote.returncode == 0, remote.stderr
+    assert remote.stdout.replace(str(photo), "") == local.stdout.replace(str(photo), "")

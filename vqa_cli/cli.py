@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from .backends.base import Generation, configure
 from .errors import EXIT_ERROR, InputError, UsageError, VQAError
 
 EPILOG = """\
@@ -87,6 +88,14 @@ DeviceOption = Annotated[
     Optional[str], typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto [env: VQA_DEVICE; default: auto]")
 ]
 DtypeOption = Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16 or float16.")]
+InstructionOption = Annotated[
+    Optional[str],
+    typer.Option("--instruction", help="Generative models: the text put before each question. Default: "
+                 "'Answer the question using a single word or phrase.'; '' sends the question alone."),
+]
+MaxTokensOption = Annotated[int, typer.Option("--max-tokens", min=1, help="Generative models: new tokens at most per answer.")]
+TemperatureOption = Annotated[float, typer.Option("--temperature", min=0.0, help="Generative models: sample at this temperature (0: greedy).")]
+SeedOption = Annotated[Optional[int], typer.Option("--seed", help="Generative models: with --temperature, the same samples on every run.")]
 ServerOption = Annotated[
     Optional[str],
     typer.Option("--server", envvar="VQA_SERVER", help="Answer through a `vqa serve` server at this URL (its models, its device)."),
@@ -110,6 +119,10 @@ def ask(
     strict_domain: Annotated[
         bool, typer.Option("--strict-domain", help="Exit 1 instead of answering when the image or a question is outside the model's domain.")
     ] = False,
+    instruction: InstructionOption = None,
+    max_tokens: MaxTokensOption = 32,
+    temperature: TemperatureOption = 0.0,
+    seed: SeedOption = None,
 ) -> None:
     """Answer QUESTIONS about IMAGE: one answer per line, in question order.
 
@@ -125,7 +138,7 @@ def ask(
 
         texts = [check_question(q) for q in questions]
         picture = load_media(image)
-        engine = _engine(model, device, dtype, server)
+        engine = _engine(model, device, dtype, server, Generation(instruction, max_tokens, temperature, seed))
         answers = answer_image(engine, picture, texts, top_k=top_k, explain=explain is not None)
         warnings = output.domain_warnings("-" if image == "-" else image, engine, answers)
         if strict_domain and warnings:
@@ -140,17 +153,17 @@ def ask(
             output.print_answers(answers, top_k)
 
 
-def _engine(model: str, device: str | None, dtype: str, server: str | None = None):
+def _engine(model: str, device: str | None, dtype: str, server: str | None = None, generation: Generation = Generation()):
     """The engine for -m MODEL: loaded here, or a client of the server at `server` (which imports no torch)."""
     if server:
         import os
 
         from .serve.client import RemoteEngine
 
-        return RemoteEngine(server, model, os.environ.get("VQA_API_KEY"))
+        return configure(RemoteEngine(server, model, os.environ.get("VQA_API_KEY")), generation)
     from .backends.registry import load_engine
 
-    return load_engine(model, device, dtype)
+    return configure(load_engine(model, device, dtype), generation)
 
 
 class OutputFormat(str, Enum):
@@ -200,6 +213,10 @@ def batch(
     cpus_per_worker: Annotated[float, typer.Option("--cpus-per-worker", min=0.5, help="With --engine ray: CPUs (and torch threads) per actor.")] = 1.0,
     gpus_per_worker: Annotated[float, typer.Option("--gpus-per-worker", min=0, help="With --engine ray: GPUs per actor.")] = 0.0,
     stall_timeout: Annotated[float, typer.Option("--stall-timeout", min=1, help="With --engine ray: fail after this many seconds without progress.")] = 600.0,
+    instruction: InstructionOption = None,
+    max_tokens: MaxTokensOption = 32,
+    temperature: TemperatureOption = 0.0,
+    seed: SeedOption = None,
 ) -> None:
     """Answer every row of INPUT; one record per row, in input order.
 
@@ -213,7 +230,8 @@ def batch(
         from .io.progress import progress_bar
         from .run.batch import BatchOptions, parse_shard, resumed_ids, write_batch
 
-        answer_rows = _batch_runner(engine, model, device, dtype, server, shard, ray_options)
+        generation = Generation(instruction, max_tokens, temperature, seed)
+        answer_rows = _batch_runner(engine, model, device, dtype, server, shard, ray_options, generation)
         opts = BatchOptions(
             input=input, input_format=input_format.value if input_format else None,
             image_root=str(image_root) if image_root else None, top_k=top_k, batch_size=batch_size,
@@ -228,20 +246,20 @@ def batch(
             raise typer.Exit(EXIT_ERROR)
 
 
-def _batch_runner(engine: BatchEngine, model: str, device, dtype: str, server, shard, ray_options: dict):
+def _batch_runner(engine: BatchEngine, model: str, device, dtype: str, server, shard, ray_options: dict, generation: Generation):
     """What answers a batch, (opts, write, advance) -> Summary: this process's stream, or a Ray actor pool."""
     if engine == BatchEngine.ray:
         if shard or server:
             raise UsageError(f"{'--shard' if shard else '--server'} does not go with --engine ray: Ray shares the rows out itself")
         from .distributed.ray_data import RayOptions, run as run_ray
 
-        ray_opts = RayOptions(**ray_options)
+        ray_opts = RayOptions(**ray_options, generation=generation)
         return lambda opts, write, advance: run_ray(model, device, dtype, opts, ray_opts, write, advance)
     if ray_options["workers"] or ray_options["gpus_per_worker"]:
         raise UsageError("--workers and --gpus-per-worker need --engine ray")
     from .run.batch import run as run_batch
 
-    return lambda opts, write, advance: run_batch(lambda: _engine(model, device, dtype, server), opts, write, advance)
+    return lambda opts, write, advance: run_batch(lambda: _engine(model, device, dtype, server, generation), opts, write, advance)
 
 
 @app.command()

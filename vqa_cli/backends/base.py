@@ -11,12 +11,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from ..errors import InputError, ModelError
+from ..errors import InputError, ModelError, UsageError
 
 # What an engine may be able to do beyond answering, and how a refusal words it.
 CAPABILITIES = {
     "explain": "draw where it looked (--explain)",
+    "generate": "take --instruction, --max-tokens, --temperature or --seed",
 }
+
+
+@dataclass(frozen=True)
+class Generation:
+    """How an engine that generates its answers generates them (the "generate" capability)."""
+
+    instruction: str | None = None  # None: the engine's short-answer instruction; "": the question alone
+    max_tokens: int = 32  # new tokens at most per answer
+    temperature: float = 0.0  # 0: greedy, deterministic
+    seed: int | None = None  # with a temperature: the same samples on every run
+
+    def is_default(self) -> bool:
+        return self == Generation()
 
 
 @dataclass
@@ -98,6 +112,18 @@ def require(engine, capability: str) -> None:
         return
     reason = engine.why_not.get(capability)
     raise ModelError(f"{engine.name} cannot {CAPABILITIES[capability]}" + (f": {reason}" if reason else ""))
+
+
+def configure(engine, generation: Generation):
+    """The engine, set to generate as asked; options other than the defaults are a usage error for
+    an engine that does not generate its answers."""
+    if generation.is_default():
+        return engine
+    if "generate" not in engine.capabilities:
+        reason = engine.why_not.get("generate") or "it does not generate its answers"
+        raise UsageError(f"{engine.name} cannot {CAPABILITIES['generate']}: {reason}")
+    engine.configure(generation)
+    return engine
 
 
 def score(value: float) -> float:

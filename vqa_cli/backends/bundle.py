@@ -24,6 +24,8 @@ FAST_ENCODER_BATCH = 8  # images in one call that make tracing the CNN for infer
 QUESTION_CACHE_BYTES = 256 * 2**20  # the question cache's ceiling, counted on its tensors; VQA_QUESTION_CACHE_MB overrides it
 
 
+CLASSIFIES = "it chooses among a fixed vocabulary of answers; it does not generate them"
+
 class BundleEngine(DeviceEngine):
     """A bundle on a device, ready to answer."""
 
@@ -39,9 +41,10 @@ class BundleEngine(DeviceEngine):
         self._trace = device == "cpu" and dtype == torch.float32  # the TorchScript path is for fp32 on the CPU
         if self.model.config.fusion == "late":
             self.capabilities = frozenset()
-            self.why_not = {"explain": "late fusion has no attention between the question and the image"}
+            self.why_not = {"explain": "late fusion has no attention between the question and the image", "generate": CLASSIFIES}
         else:
             self.capabilities = frozenset({"explain"})
+            self.why_not = {"generate": CLASSIFIES}
 
     @property
     def cached_bytes(self) -> int:

@@ -16,10 +16,8 @@ from pathlib import Path
 
 import torch
 
-from .base import Answer, DeviceEngine, ranked_answers, score
-from ..errors import ModelError
-
-MAX_ANSWER_TOKENS = 12
+from .base import Answer, DeviceEngine, Generation, ranked_answers, score
+from ..errors import ModelError, UsageError
 
 
 def check_safetensors(folder: Path, reference: str) -> None:
@@ -91,7 +89,8 @@ class PretrainedEngine(DeviceEngine):
 
 class ViltEngine(PretrainedEngine):
     kind = "vilt-vqa"
-    why_not = {"explain": "it needs cross-attention from the question to image tokens, and ViLT (single-stream) has none"}
+    why_not = {"explain": "it needs cross-attention from the question to image tokens, and ViLT (single-stream) has none",
+               "generate": "it chooses among a fixed vocabulary of answers; it does not generate them"}
 
     @torch.inference_mode()
     def encode_images(self, images: list) -> PixelState:
@@ -111,6 +110,13 @@ class ViltEngine(PretrainedEngine):
 class BlipEngine(PretrainedEngine):
     kind = "blip-vqa"
     why_not = {"explain": "maps are drawn for vqa bundles only; BLIP's cross-attention maps are not drawn yet"}
+    capabilities = frozenset({"generate"})
+    generation = Generation()
+
+    def configure(self, generation: Generation) -> None:
+        if generation.instruction is not None:
+            raise UsageError(f"{self.name} takes no --instruction: BLIP's answer decoder reads the question alone")
+        self.generation = generation
 
     @torch.inference_mode()
     def encode_images(self, images: list) -> PixelState:
@@ -148,11 +154,14 @@ class BlipEngine(PretrainedEngine):
 
     def _generate(self, question_embeds, question_mask, k: int) -> torch.Tensor:
         cfg = self.model.config.text_config
+        if self.generation.temperature > 0 and self.generation.seed is not None:
+            torch.manual_seed(self.generation.seed)
         bos = torch.full((question_embeds.shape[0], 1), self.model.decoder_start_token_id, device=self.device)
         return self.model.text_decoder.generate(
             input_ids=bos, eos_token_id=cfg.sep_token_id, pad_token_id=cfg.pad_token_id,
             encoder_hidden_states=question_embeds, encoder_attention_mask=question_mask,
-            num_beams=k, num_return_sequences=k, max_new_tokens=MAX_ANSWER_TOKENS, do_sample=False,
+            num_beams=k, num_return_sequences=k, max_new_tokens=self.generation.max_tokens,
+            do_sample=self.generation.temperature > 0, temperature=self.generation.temperature or None,
         )
 
     def _sequence_probability(self, sequences, question_embeds, question_mask) -> list[float]:

@@ -35,6 +35,14 @@ def _question_answering(model_type: str) -> Callable[[dict], bool]:
     return matches
 
 
+def _image_text_to_text(config: dict) -> bool:
+    """A checkpoint AutoModelForImageTextToText maps to a model class of transformers' own (BLIP's
+    captioner aside: it has no chat to prompt)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    return config.get("model_type") in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES and config.get("model_type") != "blip"
+
+
 def _labels(config: dict) -> int | None:
     return len(config.get("id2label") or {}) or None
 
@@ -60,7 +68,9 @@ BACKENDS = (
             lambda c: len(c.get("answers") or []), own_kind=True),
     Backend("blip-vqa", "pretrained:BlipEngine", _question_answering("blip")),
     Backend("vilt-vqa", "pretrained:ViltEngine", _question_answering("vilt"), _labels),
+    Backend("vision-language", "generative:VisionLanguageEngine", _image_text_to_text),
 )
+
 
 
 def read_config(folder: Path) -> dict | None:

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ..backends.base import Generation, configure
 from ..errors import InputError, VQAError
 from ..io.media import is_uri, load_media
 from ..run.batch import BatchOptions, Row, Summary, finish, requests_of
@@ -45,18 +46,19 @@ class RayOptions:
     cpus_per_worker: float = 1.0  # also the torch threads of each actor
     gpus_per_worker: float = 0.0
     stall_timeout: float = 600.0  # seconds with no window answered before giving up
+    generation: Generation = Generation()  # for engines that generate: --instruction, --max-tokens, ...
 
 
 class Answerer:
     """One Ray Data actor: the engine, loaded once, answering a window of rows per call."""
 
-    def __init__(self, model: str, device: str | None, dtype: str, opts: BatchOptions, threads: int):
+    def __init__(self, model: str, device: str | None, dtype: str, opts: BatchOptions, threads: int, generation: Generation):
         import torch
 
         from ..backends.registry import load_engine
 
         torch.set_num_threads(threads)
-        self.engine = load_engine(model, device, dtype)
+        self.engine = configure(load_engine(model, device, dtype), generation)
         self.opts = opts
 
     def __call__(self, batch: dict) -> dict:
@@ -216,7 +218,7 @@ def answered_dataset(ray, items: list[dict], model, device, dtype, opts: BatchOp
     threads = max(1, int(ray_opts.cpus_per_worker))
     return ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         Answerer,
-        fn_constructor_kwargs=dict(model=model, device=device, dtype=dtype, opts=opts, threads=threads),
+        fn_constructor_kwargs=dict(model=model, device=device, dtype=dtype, opts=opts, threads=threads, generation=ray_opts.generation),
         compute=ActorPoolStrategy(size=workers),
         batch_size=1,
         num_cpus=ray_opts.cpus_per_worker,

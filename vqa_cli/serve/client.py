@@ -81,7 +81,8 @@ class RemoteEngine:
     dtype = None  # only the server knows its torch dtype
     domain = None  # the server's model's domain, in words, is not sent; answers still say in or out
     capabilities = frozenset()
-    why_not = {"explain": "--explain draws its maps locally; unset VQA_SERVER (or drop --server) to use it"}
+    why_not = {"explain": "--explain draws its maps locally; unset VQA_SERVER (or drop --server) to use it",
+               "generate": "generation options are not sent to a server; unset VQA_SERVER (or drop --server) to use them"}
 
     def prepare(self, image) -> "Upload":
         """A decoded image -> its lossless PNG upload, in the reading thread; one too large to send is this image's error."""

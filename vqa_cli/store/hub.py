@@ -52,7 +52,7 @@ def _find(reference: str, allow_download: bool | None) -> str:
     )
 
 
-WEIGHT_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*"]  # never pickle weights
+WEIGHT_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "tokenizer*"]  # never pickle weights
 
 
 def download(reference: str, revision: str | None = None) -> str:

@@ -1,0 +1,246 @@
+"""Today's vision-language models (SmolVLM, Qwen-VL, ...): AutoModelForImageTextToText checkpoints.
+
+A question is one user turn holding the image and the text `instruction + "\\n" + question`,
+put through the checkpoint's own chat template with the generation prompt. The answer is
+what the model generates from there, greedy by default.
+
+The image is encoded once for every question about it: the prompt up to where questions
+differ (the image's tokens, the instruction) is prefilled once per image, and each question
+continues from a copy of that prefix's KV cache. Greedy answers are token for token those
+of a plain `generate` on the whole prompt.
+
+Processors that bundle a video processor need torchvision, even for images; without it the
+processor is built from its image processor, tokenizer and chat template alone.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .base import Answer, DeviceEngine, Generation, score
+from .pretrained import check_safetensors
+from ..errors import ModelError
+
+DEFAULT_INSTRUCTION = "Answer the question using a single word or phrase."
+
+
+@dataclass
+class Prefix:
+    """One image's prefilled prompt prefix: its token ids and the KV cache after them."""
+
+    image: Any  # the PIL image
+    ids: list[int] | None = None  # None until a question about the image arrives
+    cache: Any = None
+    rope_deltas: Any = None  # Qwen-VL keeps M-RoPE offsets on the model, computed with the image
+
+
+class VisionLanguageEngine(DeviceEngine):
+    kind = "vision-language"
+    capabilities = frozenset({"generate"})
+    why_not = {"explain": "maps are drawn for vqa bundles only; a generative model's attention is not drawn yet"}
+
+    def __init__(self, model, processor, folder: Path, reference: str, device: str, dtype):
+        super().__init__(device, dtype)
+        self.model, self.processor = model, processor
+        self.folder, self.reference = folder, reference
+        self.generation = Generation()
+
+    @classmethod
+    def load(cls, folder: Path, reference: str, device: str, dtype) -> "VisionLanguageEngine":
+        from transformers import AutoModelForImageTextToText
+
+        from ..store.hub import quiet_transformers, refuse_remote_code
+
+        quiet_transformers()
+        refuse_remote_code(folder, reference)
+        check_safetensors(folder, reference)
+        try:
+            model = AutoModelForImageTextToText.from_pretrained(folder, use_safetensors=True, trust_remote_code=False, dtype=dtype)
+            processor = load_processor(folder)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ModelError(f"cannot load {reference}: {str(e).strip().splitlines()[0]}") from None
+        return cls(model.eval().to(device), processor, folder, reference, device, dtype)
+
+    def configure(self, generation: Generation) -> None:
+        self.generation = generation
+
+    @property
+    def name(self) -> str:
+        return self.reference
+
+    @property
+    def model_info(self) -> dict:
+        return {"name": self.reference, "kind": self.kind, "path": str(self.folder)}
+
+    def encode_images(self, images: list) -> list[Prefix]:
+        """One Prefix per image; each is prefilled when the first question about it arrives,
+        since the prefix is the prompt's, not the image's alone."""
+        return [Prefix(image) for image in images]
+
+    @torch.inference_mode()
+    def answer(self, prefixes: list[Prefix], questions: list[str], image_index: list[int] | None = None,
+               top_k: int = 1, explain: bool = False) -> list[Answer]:
+        index = image_index or [0] * len(questions)
+        return [self._answer(prefixes[i], question, top_k) for question, i in zip(questions, index)]
+
+    def prompt(self, question: str) -> list[dict]:
+        """The chat: one user turn holding the image and the (instructed) question."""
+        instruction = self.generation.instruction
+        text = question if instruction == "" else f"{instruction or DEFAULT_INSTRUCTION}\n{question}"
+        return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+
+    def inputs(self, image, question: str) -> dict:
+        """The processor's tensors for one question about one image, on the device."""
+        text = self.processor.apply_chat_template(self.prompt(question), add_generation_prompt=True, tokenize=False)
+        inputs = self.processor(text=[text], images=[[image]], return_tensors="pt")
+        return {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in inputs.items()}
+
+    def _answer(self, prefix: Prefix, question: str, top_k: int) -> Answer:
+        inputs = self.inputs(prefix.image, question)
+        ids = inputs["input_ids"][0].tolist()
+        if prefix.ids is None:
+            self._prefill(prefix)
+        reuse = len(ids) > len(prefix.ids) and ids[: len(prefix.ids)] == prefix.ids
+        tokens, logprob, first = self._generate(prefix, inputs, reuse)
+        answers = {self._text(tokens): math.exp(logprob)}
+        if top_k > 1:
+            for token in first.topk(min(top_k + 1, first.shape[-1])).indices.tolist():  # other likely first tokens,
+                rest, rest_logprob, _ = self._generate(prefix, inputs, reuse, forced=[token])  # each continued
+                text = self._text([token, *rest])
+                if text and text not in answers:
+                    answers[text] = math.exp(first[token].item() + rest_logprob)
+        ranked = sorted(answers.items(), key=lambda kv: -kv[1])[:top_k]
+        best = self._text(tokens)
+        top = [{"answer": text, "score": score(p)} for text, p in ranked] if top_k > 1 else [{"answer": best, "score": score(answers[best])}]
+        return Answer(question, best, score(answers[best]), top)
+
+    def _prefill(self, prefix: Prefix) -> None:
+        """Prefill the prompt up to where questions begin: the tokens two different questions share."""
+        a, b = (self.inputs(prefix.image, q) for q in ("a", "b"))
+        ids_a, ids_b = a["input_ids"][0].tolist(), b["input_ids"][0].tolist()
+        shared = next((n for n, (x, y) in enumerate(zip(ids_a, ids_b)) if x != y), min(len(ids_a), len(ids_b)))
+        prefix.ids = ids_a[:shared]
+        prefix.cache = self.model(**_truncated(a, shared), use_cache=True).past_key_values
+        prefix.rope_deltas = _rope_deltas(self.model)
+
+    def _generate(self, prefix: Prefix, inputs: dict, reuse: bool, forced: list[int] = ()):
+        """(tokens generated after the prompt and `forced`, their log-probability, the first step's log-probabilities).
+
+        Probabilities are the model's own (temperature 1), whatever the sampling temperature."""
+        options = self.generation
+        kwargs = dict(inputs)
+        if reuse:  # continue from a copy of the prefix's cache, and never pass pixels: the cache holds the image
+            _set_rope_deltas(self.model, prefix.rope_deltas)
+            kwargs = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "mm_token_type_ids")}
+            kwargs["cache"] = copy.deepcopy(prefix.cache)
+        if forced:
+            kwargs = _extended(kwargs, forced)
+        if options.temperature > 0 and options.seed is not None:
+            torch.manual_seed(options.seed)
+        out = self.model.generate(
+            **kwargs, max_new_tokens=max(1, options.max_tokens - len(forced)), do_sample=options.temperature > 0,
+            temperature=options.temperature or None, top_p=None, top_k=None, return_dict_in_generate=True, output_logits=True,
+        )
+        tokens = out.sequences[0, kwargs["input_ids"].shape[1]:].tolist()
+        steps = [torch.log_softmax(step[0].float(), -1) for step in out.logits]
+        return tokens, sum(step[t].item() for step, t in zip(steps, tokens)), steps[0]
+
+    def _text(self, tokens: list[int]) -> str:
+        return self.processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+
+
+def _truncated(inputs: dict, length: int) -> dict:
+    """The processor's inputs cut to the first `length` tokens (image tensors kept whole)."""
+    per_token = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids")
+    return {k: (v[:, :length] if k in per_token else v) for k, v in inputs.items()}
+
+
+def _extended(kwargs: dict, tokens: list[int]) -> dict:
+    """Generation inputs with `tokens` appended to the prompt."""
+    ids = kwargs["input_ids"]
+    extra = torch.tensor([tokens], dtype=ids.dtype, device=ids.device)
+    out = {**kwargs, "input_ids": torch.cat([ids, extra], 1), "attention_mask": torch.cat([kwargs["attention_mask"], torch.ones_like(extra)], 1)}
+    if "mm_token_type_ids" in kwargs:
+        out["mm_token_type_ids"] = torch.cat([kwargs["mm_token_type_ids"], torch.zeros_like(extra)], 1)
+    return out
+
+
+def _rope_deltas(model):
+    inner = getattr(model, "model", None)
+    return getattr(inner, "rope_deltas", None)
+
+
+def _set_rope_deltas(model, value) -> None:
+    inner = getattr(model, "model", None)
+    if inner is not None and hasattr(inner, "rope_deltas"):
+        inner.rope_deltas = value
+
+
+def load_processor(folder: Path):
+    """AutoProcessor; or, where it needs torchvision for a video processor, the same processor
+    class built from the image processor, tokenizer and chat template alone."""
+    from transformers import AutoProcessor
+
+    try:
+        return AutoProcessor.from_pretrained(folder, trust_remote_code=False)
+    except ImportError as e:
+        if "torchvision" not in str(e).lower():
+            raise
+    return _image_only_processor(folder)
+
+
+def _image_only_processor(folder: Path):
+    import transformers
+    from transformers import AutoImageProcessor, AutoTokenizer
+
+    name = _processor_class(folder)
+    base = getattr(transformers, name, None)
+    if base is None:
+        raise ModelError(f"unknown processor class {name!r} in {folder}")
+
+    class ImageOnly(base):
+        def check_argument_for_proper_class(self, attribute, value):
+            if attribute == "video_processor" and value is None:
+                return None
+            return super().check_argument_for_proper_class(attribute, value)
+
+    image_processor = AutoImageProcessor.from_pretrained(folder, backend="pil", trust_remote_code=False)  # no torchvision
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+    return ImageOnly(image_processor=image_processor, tokenizer=tokenizer, video_processor=None, chat_template=_chat_template(folder, tokenizer))
+
+
+def _processor_class(folder: Path) -> str:
+    for file in ("processor_config.json", "preprocessor_config.json"):
+        try:
+            name = json.loads((folder / file).read_text(encoding="utf-8")).get("processor_class")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if name:
+            return str(name)
+    from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
+
+    model_type = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
+    if model_type not in PROCESSOR_MAPPING_NAMES:
+        raise ModelError(f"{folder} names no processor class, and {model_type!r} has none in transformers")
+    return PROCESSOR_MAPPING_NAMES[model_type]
+
+
+def _chat_template(folder: Path, tokenizer) -> str | None:
+    """The chat template as a hub folder holds it: chat_template.jinja, chat_template.json, or the tokenizer's."""
+    if (folder / "chat_template.jinja").is_file():
+        return (folder / "chat_template.jinja").read_text(encoding="utf-8")
+    for file in ("chat_template.json", "processor_config.json"):
+        try:
+            template = json.loads((folder / file).read_text(encoding="utf-8")).get("chat_template")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if template:
+            return template
+    return getattr(tokenizer, "chat_template", None)

@@ -448,15 +448,19 @@ def evaluate(
     batch_size: Annotated[int, typer.Option(min=1, help="Questions fused per forward pass.")] = 256,
     device: DeviceOption = None,
     dtype: DtypeOption = "auto",
+    instruction: InstructionOption = None,
+    max_tokens: MaxTokensOption = 32,
 ) -> None:
-    """Report accuracy on DATA, overall and per family (VQA soft accuracy when rows have several answers)."""
+    """Report accuracy on DATA, overall and per family (VQA soft accuracy when rows have several answers;
+    answers are normalised as VQA v2 does, so generated answers are scored fairly)."""
     with user_errors():
         from .io import output
         from .io.progress import progress_bar
         from .run.evaluate import evaluate as run_eval
 
         with progress_bar() as progress:
-            report = run_eval(lambda: _engine(model, device, dtype), data, batch_size=batch_size, progress=progress)
+            generation = Generation(instruction, max_tokens)
+            report = run_eval(lambda: _engine(model, device, dtype, generation=generation), data, batch_size=batch_size, progress=progress)
         if json_output:
             output.print_json(report)
         else:

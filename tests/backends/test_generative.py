@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from tests.backends.tiny_vlm import build_idefics3, build_qwen2_vl
 from vqa_cli.backends.base import Generation
-from vqa_cli.backends.registry import detect, load_engine
+from vqa_cli.backends.registry import detect, entry, load_engine
 from vqa_cli.cli import app
 
 QUESTIONS = ["what color is the circle?", "how many objects are there?", "is there a red square?"]
@@ -49,8 +49,10 @@ def reference(engine, image, question: str, max_tokens: int) -> tuple[list[int],
     return tokens, logprobs.sum().exp().item()
 
 
-def test_the_kind_is_read_from_config_json(vlm):
+def test_the_kind_is_read_from_config_json_and_listed(vlm):
     assert detect(vlm).kind == "vision-language"
+    listed = entry("org/tiny-vlm", vlm)
+    assert listed["kind"] == "vision-language" and listed["answers"] is None and listed["size_bytes"] > 100_000
 
 
 def test_with_no_instruction_greedy_answers_and_scores_equal_transformers_generate(vlm, picture):
@@ -130,3 +132,18 @@ def test_remote_code_and_pickle_weights_are_refused(vlm, scene_png, tmp_path):
     result = runner.invoke(app, ["ask", "-m", str(pickled), str(scene_png), "what?"])
     assert result.exit_code == 1 and "pickle" in result.stderr and result.stderr.count("\n") == 1
 
+
+
+def test_eval_scores_generated_answers_after_vqa_normalisation(vlm, scene_png, tmp_path):
+    """The gold answer of each row is the model's own answer, dressed up ("The RED.") as VQA v2 normalisation undoes."""
+    asked = runner.invoke(app, ["ask", "--json", "-m", str(vlm), str(scene_png), *QUESTIONS, "--max-tokens", "3"])
+    answers = [a["answer"] for a in json.loads(asked.stdout)["answers"]]
+    rows = tmp_path / "gold.jsonl"
+    rows.write_text("".join(json.dumps({"image": str(scene_png), "question": q, "answer": f"The {a.upper()}.", "family": "f"}) + "\n"
+                            for q, a in zip(QUESTIONS, answers) if a.replace(" ", "").isalnum()))
+    rows.write_text(rows.read_text() + json.dumps({"image": str(scene_png), "question": QUESTIONS[0], "answer": "zzz-never", "family": "g"}) + "\n")
+    result = runner.invoke(app, ["eval", str(rows), "-m", str(vlm), "--max-tokens", "3", "--json"])
+    report = json.loads(result.stdout)
+    assert report["families"]["g"]["accuracy"] == 0.0
+    if "f" in report["families"]:  # random weights may generate bytes that no normalisation maps back
+        assert report["families"]["f"]["accuracy"] == 1.0

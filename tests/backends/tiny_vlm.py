@@ -95,49 +95,58 @@ def save_model(model, out: Path, bos: int, eos: int | list[int], pad: int) -> No
     model.save_pretrained(out, safe_serialization=True)
 
 
-def idefics3_config(tokenizer, image_size: int, patch_size: int, scale_factor: int):
-    """A 2-layer Llama text model over a 1-layer SigLIP-style vision tower, its token ids taken from `tokenizer`."""
+def idefics3_config(tokenizer, image_size: int, patch_size: int, scale_factor: int, text: dict | None = None, vision: dict | None = None):
+    """A 2-layer Llama text model over a 1-layer SigLIP-style vision tower, its token ids taken from `tokenizer`;
+    `text` and `vision` override the sizes (bench/vlm_prefix.py builds SmolVLM-256M's shape with them)."""
     from transformers import Idefics3Config
 
     return Idefics3Config(
-        text_config=dict(
-            model_type="llama", vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-            num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512, initializer_range=0.5,
-            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        ),
-        vision_config=dict(
-            hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=image_size,
-            patch_size=patch_size, initializer_range=0.5,
-        ),
+        text_config={
+            "model_type": "llama", "vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64,
+            "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 2, "max_position_embeddings": 512,
+            "initializer_range": 0.5, "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id, **(text or {}),
+        },
+        vision_config={
+            "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+            "image_size": image_size, "patch_size": patch_size, "initializer_range": 0.5, **(vision or {}),
+        },
         scale_factor=scale_factor, image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
         pad_token_id=tokenizer.pad_token_id,
     )
 
 
-def build_idefics3(out: Path) -> Path:
-    """A random SmolVLM (v1, `idefics3`) checkpoint: images split into at most 2x2 tiles of 32 px plus a global
-    view, each tile giving 4 image tokens (8 px patches, pixel-shuffled by 2)."""
+def idefics3_parts(image_size: int = 32, patch_size: int = 8, scale_factor: int = 2, text: dict | None = None,
+                   vision: dict | None = None, splitting: bool = True):
+    """(model, processor) of a random Idefics3 checkpoint: images split into at most 2x2 tiles plus a global view
+    (one view when not `splitting`), each view giving (image_size / patch_size)^2 / scale_factor^2 image tokens."""
     import torch
     from transformers import Idefics3ForConditionalGeneration, Idefics3ImageProcessorPil, Idefics3Processor
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     tokenizer = train_tokenizer(
         IDEFICS3_SPECIALS, bos_token="<|im_start|>", eos_token="<end_of_utterance>", pad_token="<|endoftext|>",
         unk_token="<|endoftext|>",
     )
-    image_size, patch_size, scale_factor = 32, 8, 2
     torch.manual_seed(0)
-    model = Idefics3ForConditionalGeneration(idefics3_config(tokenizer, image_size, patch_size, scale_factor))
-    save_model(model, out, tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
+    model = Idefics3ForConditionalGeneration(idefics3_config(tokenizer, image_size, patch_size, scale_factor, text, vision))
+    model.generation_config.update(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                                   pad_token_id=tokenizer.pad_token_id)
     image_processor = Idefics3ImageProcessorPil(
-        size={"longest_edge": 2 * image_size}, max_image_size={"longest_edge": image_size}, do_image_splitting=True,
+        size={"longest_edge": 2 * image_size}, max_image_size={"longest_edge": image_size}, do_image_splitting=splitting,
     )
     image_seq_len = (image_size // patch_size) ** 2 // scale_factor**2
-    processor = Idefics3Processor(
-        image_processor, tokenizer, image_seq_len=image_seq_len, chat_template=SMOLVLM_TEMPLATE,
-    )
+    processor = Idefics3Processor(image_processor, tokenizer, image_seq_len=image_seq_len, chat_template=SMOLVLM_TEMPLATE)
+    return model, processor
+
+
+def build_idefics3(out: Path) -> Path:
+    """A random SmolVLM (v1, `idefics3`) checkpoint: images split into at most 2x2 tiles of 32 px plus a global
+    view, each tile giving 4 image tokens (8 px patches, pixel-shuffled by 2)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model, processor = idefics3_parts()
+    tokenizer = processor.tokenizer
+    save_model(model, out, tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
     processor.save_pretrained(out)  # processor_config.json, chat_template.jinja and the tokenizer files
     tokenizer.backend_tokenizer.model.save(str(out))  # vocab.json and merges.txt
     return out

@@ -325,3 +325,25 @@ def test_a_run_that_stops_making_progress_fails_with_a_message_instead_of_hangin
     assert next(rows) == "first window"
     with pytest.raises(VQAError, match=r"Ray made no progress for 0.3 s: the workers may hold every CPU"):
         next(rows)
+
+
+def test_a_vision_language_model_on_the_cluster_writes_the_local_records(ray_env, tmp_path):
+    """SmolVLM's architecture (tiny, random), its generation options and a bad row, through two actors."""
+    from PIL import Image
+
+    from tests.backends.tiny_vlm import build_idefics3
+
+    folder = build_idefics3(tmp_path / "vlm")
+    for n in range(4):
+        Image.new("RGB", (40, 40), (60 * n, 200 - 40 * n, 90)).save(tmp_path / f"{n}.png")
+    rows = tmp_path / "rows.csv"
+    with open(rows, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["image", "question"])
+        for n in range(12):
+            out.writerow([f"{n % 4}.png" if n != 5 else "missing.png", ["what color is it?", "is there a circle?"][n % 2]])
+    args = ["batch", str(rows), "-m", str(folder), "--max-tokens", "3", "--top-k", "2"]
+    local = vqa(*args)
+    clustered = vqa(*args, "--engine", "ray", "--workers", "2", env=ray_env)
+    assert local.returncode == clustered.returncode == 1, clustered.stderr
+    assert clustered.stdout == local.stdout and local.stdout.count("\n") == 12

@@ -97,3 +97,15 @@ def small_server(tiny_bundle):
     url, stop = serve_in_thread(tiny_bundle, limits)
     yield url, limits
     stop()
+
+
+@pytest.fixture(scope="session")
+def vlm_server(tmp_path_factory):
+    """A server of a tiny random vision-language model (SmolVLM's architecture): (url, its folder)."""
+    from tests.backends.tiny_vlm import build_idefics3
+
+    folder = build_idefics3(tmp_path_factory.mktemp("vlm") / "idefics3")
+    process, url, _ = start(folder)
+    yield url, folder
+    process.terminate()
+    process.wait(timeout=30)

@@ -185,22 +185,6 @@ def test_sigterm_stops_cleanly_after_the_request_in_flight(tiny_bundle, scene_pn
     assert results and results[0].status_code == 200 and len(results[0].json()["answers"]) == 60
 
 
-def test_raw_base64_of_a_jpeg_is_an_image_not_a_path():
-    import io
-
-    from PIL import Image
-
-    from vqa_cli.serve.app import APIError, image_bytes
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (4, 4), (255, 0, 0)).save(buffer, format="JPEG")
-    text = base64.b64encode(buffer.getvalue()).decode()
-    assert text.startswith("/9j/") and image_bytes(text) == buffer.getvalue()
-    for path in ("/etc/passwd", "./x.png", "file:///etc/passwd", "~/.ssh/id_rsa"):
-        with pytest.raises(APIError, match="never fetched or opened"):
-            image_bytes(path)
-
-
 def test_host_names_are_compared_without_case(server):
     url, _ = server
     assert httpx.get(f"{url}/health", headers={"Host": "LOCALHOST:1"}).status_code == 200

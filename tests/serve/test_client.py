@@ -139,3 +139,18 @@ def test_a_9_mp_photo_through_the_server_gives_the_local_answers(server, tiny_bu
     local, remote = run(*args), run(*args, server=server[0])
     assert local.returncode == remote.returncode == 0, remote.stderr
     assert remote.stdout.replace(str(photo), "") == local.stdout.replace(str(photo), "")
+
+
+def test_generation_options_reach_the_server_and_give_the_local_answers(vlm_server, scene_png):
+    url, folder = vlm_server
+    for options in (["--max-tokens", "3"], ["--instruction", "", "--max-tokens", "5", "--top-k", "2"],
+                    ["--temperature", "1.2", "--seed", "5", "--max-tokens", "4"]):
+        args = ["ask", "--json", "-m", folder, scene_png, "what color is the circle?", "is there a red square?", *options]
+        local, remote = run(*args), run(*args, server=url)
+        assert local.returncode == remote.returncode == 0, remote.stderr
+        assert json.loads(remote.stdout)["answers"] == json.loads(local.stdout)["answers"]
+
+
+def test_generation_options_for_a_served_classifier_are_a_usage_error(server, tiny_bundle, scene_png):
+    result = run("ask", "-m", tiny_bundle, scene_png, "what?", "--max-tokens", "3", server=server[0])
+    assert result.returncode == 2 and "cannot take --instruction" in result.stderr and result.stderr.count("\n") == 1

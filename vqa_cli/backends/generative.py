@@ -18,9 +18,10 @@ from __future__ import annotations
 import copy
 import json
 import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -51,6 +52,11 @@ class VisionLanguageEngine(DeviceEngine):
         self.model, self.processor = model, processor
         self.folder, self.reference = folder, reference
         self.generation = Generation()
+        self.lock = threading.RLock()  # one generation at a time: Qwen-VL keeps per-request state on the model
+
+    def session(self) -> "VisionLanguageEngine":
+        """The same model with generation settings of its own (a server's CLI session)."""
+        return copy.copy(self)
 
     @classmethod
     def load(cls, folder: Path, reference: str, device: str, dtype) -> "VisionLanguageEngine":
@@ -88,7 +94,8 @@ class VisionLanguageEngine(DeviceEngine):
     def answer(self, prefixes: list[Prefix], questions: list[str], image_index: list[int] | None = None,
                top_k: int = 1, explain: bool = False) -> list[Answer]:
         index = image_index or [0] * len(questions)
-        return [self._answer(prefixes[i], question, top_k) for question, i in zip(questions, index)]
+        with self.lock:
+            return [self._answer(prefixes[i], question, top_k) for question, i in zip(questions, index)]
 
     def prompt(self, question: str) -> list[dict]:
         """The chat: one user turn holding the image and the (instructed) question."""
@@ -127,7 +134,7 @@ class VisionLanguageEngine(DeviceEngine):
         ids_a, ids_b = a["input_ids"][0].tolist(), b["input_ids"][0].tolist()
         shared = next((n for n, (x, y) in enumerate(zip(ids_a, ids_b)) if x != y), min(len(ids_a), len(ids_b)))
         prefix.ids = ids_a[:shared]
-        prefix.cache = self.model(**_truncated(a, shared), use_cache=True).past_key_values
+        prefix.cache = self.model(**_truncated(a, shared), use_cache=True).cache
         prefix.rope_deltas = _rope_deltas(self.model)
 
     def _generate(self, prefix: Prefix, inputs: dict, reuse: bool, forced: list[int] = ()):
@@ -154,6 +161,50 @@ class VisionLanguageEngine(DeviceEngine):
 
     def _text(self, tokens: list[int]) -> str:
         return self.processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+
+    def chat(self, messages: list[dict], images: list, generation: Generation) -> Iterator["str | Finished"]:
+        """A chat as given (system and earlier turns kept, no instruction added): the reply's text
+        in pieces as it is generated, then Finished. `messages` use the chat-template shape,
+        with {"type": "image"} parts standing for `images`, in order."""
+        from transformers import TextIteratorStreamer
+
+        text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        inputs = self.processor(text=[text], images=[images] if images else None, return_tensors="pt")
+        inputs = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in inputs.items()}
+        streamer = TextIteratorStreamer(self.processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        done: dict = {}
+
+        def run():
+            try:
+                with self.lock, torch.inference_mode():
+                    if generation.temperature > 0 and generation.seed is not None:
+                        torch.manual_seed(generation.seed)
+                    done["sequences"] = self.model.generate(
+                        **inputs, streamer=streamer, max_new_tokens=generation.max_tokens, do_sample=generation.temperature > 0,
+                        temperature=generation.temperature or None, top_p=None, top_k=None,
+                    )
+            except Exception as e:  # noqa: BLE001 - handed to the reader below
+                done["error"] = e
+                streamer.end()
+
+        worker = threading.Thread(target=run, name="vqa-chat", daemon=True)
+        worker.start()
+        yield from (piece for piece in streamer if piece)
+        worker.join()
+        if "error" in done:
+            raise done["error"]
+        prompt = inputs["input_ids"].shape[1]
+        completion = done["sequences"].shape[1] - prompt
+        yield Finished("length" if completion >= generation.max_tokens else "stop", prompt, completion)
+
+
+@dataclass
+class Finished:
+    """How a chat reply ended: "stop" (the model ended it) or "length" (max_tokens), and the token counts."""
+
+    reason: str
+    prompt_tokens: int
+    completion_tokens: int
 
 
 def _truncated(inputs: dict, length: int) -> dict:

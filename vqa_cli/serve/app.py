@@ -22,31 +22,30 @@ Only image bytes are accepted (base64 or data: URLs): nothing a request names is
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hashlib
 import hmac
 import ipaddress
-import math
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from types import SimpleNamespace
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..backends.base import check_question
+from ..backends.base import Generation, check_question, configure
 from ..errors import VQAError
 from ..io.images import image_pixels
 from ..io.media import load_media
 from ..io.output import ask_document
 from .batcher import Batcher
+from .chat import completion, generated, question_inputs, stream_events, template_messages
+from .protocol import AnswerBody, APIError, AskBody, ChatBody, EncodeBody, error_response, image_bytes
+
+CHAT_MAX_TOKENS = 256  # new tokens of a generated chat reply when the request gives no max_tokens
 
 
 @dataclass
@@ -67,16 +66,6 @@ class Limits:
     def public(self) -> dict:
         """What a client needs to split its calls to fit (sent by /health)."""
         return {"max_body": self.max_body, "max_pixels": self.max_pixels, "max_replay_questions": self.max_replay_questions}
-
-
-class APIError(Exception):
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", code: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.kind, self.code = status, message, kind, code
-
-
-def error_response(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, "code": code}}, status_code=status)
 
 
 ENCODINGS = 4  # encoded chunks a session keeps, least recently used dropped first
@@ -194,66 +183,31 @@ class Models:
     def listed(self) -> list[str]:
         return self._allowed
 
+    def capabilities(self) -> dict[str, list[str]]:
+        """What each loaded model can do beyond answering (the engines' capabilities), by name; None for the default."""
+        loaded = {name: sorted(served.engine.capabilities) for name, served in self._served.items()}
+        return {**loaded, "": loaded.get(self.default, [])}
+
     def close(self) -> None:
         for served in self._served.values():
             served.batcher.close()
-
-
-class AskBody(BaseModel):
-    image: str = Field(description="The image's bytes, base64-encoded, or a data: URL.")
-    questions: list[str] = Field(description="Questions about the image, answered in order.")
-    model: str | None = Field(None, description="A served model; default: the first given to `vqa serve`.")
-    top_k: int = Field(1, ge=1, description="How many ranked answers each answer's top_k holds.")
-
-
-class EncodeBody(BaseModel):
-    session: str = Field(description="The CLI run these calls belong to.")
-    images: list[str] = Field([], description="Images to hold for encoding: base64 PNG of the decoded pixels, as the CLI sends them.")
-    ids: list[str] | None = Field(None, description="When given: encode these held images (sha256 of their PNG bytes), in this order, in one pass.")
-    model: str | None = None
-
-
-class AnswerBody(BaseModel):
-    ids: list[str] = Field(description="The images the session encoded last (/v1/encode), in that order.")
-    questions: list[str]
-    image_index: list[int] = Field(description="For each question, its image's place in ids.")
-    top_k: int = Field(1, ge=1)
-    model: str | None = None
-    session: str = Field(description="The CLI run these calls belong to.")
-
-
-class ChatBody(BaseModel):
-    model_config = ConfigDict(extra="allow")  # OpenAI clients send temperature, max_tokens, ...
-    model: str | None = None
-    messages: list[dict[str, Any]]
-    logprobs: bool = False
-    top_logprobs: int | None = Field(None, ge=0, le=20)
-
-
-def image_bytes(value: str) -> bytes:
-    """base64 or a data: URL -> bytes. URLs and paths are refused: the server never fetches or opens them."""
-    text = value.strip()
-    if text.startswith("data:"):
-        header, _, payload = text.partition(",")
-        if not header.endswith(";base64") or not payload:
-            raise APIError(400, "a data: URL must be base64, as data:image/png;base64,...")
-        text = payload
-    try:
-        return base64.b64decode(text, validate=True)  # raw base64 may start with "/" (a JPEG's is "/9j/")
-    except (binascii.Error, ValueError):
-        if "://" in text[:16] or text.startswith(("/", "~", ".")):
-            raise APIError(400, "only image bytes are accepted (base64 or a data: URL); URLs and paths are never fetched or opened") from None
-        raise APIError(400, "the image is not valid base64") from None
 
 
 def create_app(models: Models, *, host: str = "127.0.0.1", api_key: str | None = None, limits: Limits = Limits()) -> FastAPI:
     app = FastAPI(title="vqa", description="Visual question answering: answers about images, OpenAI-compatible.", version="1")
     app.add_middleware(Guard, host=host, api_key=api_key, max_body=limits.max_body)
     _handlers(app)
+    _public_routes(app, models, limits)
+    _cli_routes(app, models, limits)
+    return app
+
+
+def _public_routes(app: FastAPI, models: Models, limits: Limits) -> None:
+    """/health, the OpenAI-shaped endpoints and /v1/ask."""
 
     @app.get("/health", summary="200 once the models are loaded")
     def health():
-        return {"status": "ok", "models": models.listed(), "limits": limits.public()}
+        return {"status": "ok", "models": models.listed(), "limits": limits.public(), "capabilities": models.capabilities()}
 
     @app.get("/v1/models", summary="The served models, as OpenAI lists them")
     def list_models():
@@ -264,12 +218,23 @@ def create_app(models: Models, *, host: str = "127.0.0.1", api_key: str | None =
         served, answers = await _answer(models, limits, body.model, body.image, body.questions, body.top_k)
         return ask_document(None, served.engine, answers)
 
-    @app.post("/v1/chat/completions", summary="OpenAI chat completions: text parts are questions, image_url a data: URL")
+    @app.post("/v1/chat/completions", summary="OpenAI chat completions: the chat as given for a generative model; "
+              "otherwise text parts are questions about the image_url part")
     async def chat(body: ChatBody):
-        questions, image = _chat_inputs(body.messages)
-        k = max(1, body.top_logprobs or 1)
-        served, answers = await _answer(models, limits, body.model, image, questions, k)
-        return _completion(served.engine.name, answers, body.logprobs, body.top_logprobs or 0)
+        served = await asyncio.get_running_loop().run_in_executor(None, models.get, body.model)
+        if hasattr(served.engine, "chat"):
+            return await _generated_chat(served, body, limits)
+        questions, image = question_inputs(body.messages)
+        served, answers = await _answer(models, limits, body.model, image, questions, max(1, body.top_logprobs or 1))
+        document = completion(served.engine.name, answers, body.logprobs, body.top_logprobs or 0)
+        if body.stream:
+            pieces = [document["choices"][0]["message"]["content"], SimpleNamespace(reason="stop")]
+            return StreamingResponse(stream_events(served.engine.name, iter(pieces)), media_type="text/event-stream")
+        return document
+
+
+def _cli_routes(app: FastAPI, models: Models, limits: Limits) -> None:
+    """/v1/encode and /v1/answer: a CLI run's engine calls, replayed in a session of its own."""
 
     @app.post("/v1/encode", summary="The CLI's images: held for the session, then encoded in one pass")
     async def encode(body: EncodeBody):
@@ -297,13 +262,13 @@ def create_app(models: Models, *, host: str = "127.0.0.1", api_key: str | None =
 
         def run():
             with served.lock:
+                if body.generation is not None:
+                    configure(session.engine, _generation(body.generation))
                 return session.engine.answer(session.encoded(body.ids), body.questions, body.image_index,
                                              top_k=min(body.top_k, limits.max_top_k))
 
         answers = await _within(loop.run_in_executor(None, run), limits.timeout)
         return {**ask_document(None, served.engine, answers), "images_in_domain": [a.image_in_domain for a in answers]}
-
-    return app
 
 
 def _check_questions(questions: list[str], limit: int) -> list[str]:
@@ -323,6 +288,28 @@ async def _answer(models: Models, limits: Limits, model: str | None, image: str,
     return served, answers
 
 
+async def _generated_chat(served, body: ChatBody, limits: Limits):
+    """A generative model's reply to the chat as given: whole, or streamed as server-sent events."""
+    messages, urls = template_messages(body.messages)
+    loop = asyncio.get_running_loop()
+    images = await loop.run_in_executor(None, _prepared, served.engine, [image_bytes(url) for url in urls], limits.max_pixels)
+    generation = Generation(max_tokens=body.max_completion_tokens or body.max_tokens or CHAT_MAX_TOKENS,
+                            temperature=body.temperature or 0.0, seed=body.seed)
+    pieces = served.engine.chat(messages, images, generation)  # nothing runs until it is read
+    name = served.engine.name
+    if body.stream:
+        return StreamingResponse(stream_events(name, pieces), media_type="text/event-stream")  # read in a worker thread
+    *text, finished = await _within(loop.run_in_executor(None, list, pieces), limits.timeout)
+    return generated(name, text, finished)
+
+
+def _generation(fields: dict) -> Generation:
+    try:
+        return Generation(**fields)
+    except TypeError:
+        raise APIError(400, f"generation takes {', '.join(Generation.__dataclass_fields__)}") from None
+
+
 async def _within(work, timeout: float):
     try:
         return await asyncio.wait_for(work, timeout)
@@ -340,44 +327,6 @@ def _prepared(engine, datas: list[bytes], max_pixels: int) -> list:
         raise APIError(413, f"the request's images hold {pixels / 1e6:.1f} MP; at most {max_pixels / 1e6:.0f} MP "
                        "per request", code="request_too_large")
     return [engine.prepare(load_media(data, "request")) for data in datas]
-
-
-def _chat_inputs(messages: list[dict]) -> tuple[list[str], str]:
-    """(questions, image) from the last user message: text parts and one image_url part."""
-    users = [m for m in messages if m.get("role") == "user"]
-    if not users:
-        raise APIError(400, "no user message")
-    content = users[-1].get("content")
-    parts = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
-    questions = [str(p.get("text", "")) for p in parts if isinstance(p, dict) and p.get("type") == "text"]
-    urls = [p.get("image_url") for p in parts if isinstance(p, dict) and p.get("type") == "image_url"]
-    if len(urls) != 1:
-        raise APIError(400, f"the last user message needs exactly one image_url part, not {len(urls)}")
-    url = urls[0].get("url") if isinstance(urls[0], dict) else urls[0]
-    if not isinstance(url, str) or not url.startswith("data:"):
-        raise APIError(400, "image_url must be a data: URL (data:image/...;base64,...); URLs are never fetched")
-    return questions, url
-
-
-def _completion(model: str, answers: list, logprobs: bool, top: int) -> dict:
-    content = "\n".join(a.answer for a in answers)
-
-    def entry(answer: str, score: float) -> dict:
-        return {"token": answer, "logprob": math.log(max(score, 1e-45)), "bytes": list(answer.encode())}
-
-    choice = {"index": 0, "message": {"role": "assistant", "content": content}, "logprobs": None, "finish_reason": "stop"}
-    if logprobs:
-        tokens = []
-        for n, a in enumerate(answers):
-            if n:
-                tokens.append({**entry("\n", 1.0), "top_logprobs": []})
-            tokens.append({**entry(a.answer, a.score), "top_logprobs": [entry(r["answer"], r["score"]) for r in a.top_k[:top]]})
-        choice["logprobs"] = {"content": tokens}
-    words = sum(len(a.question.split()) for a in answers)
-    return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [choice], "usage": {"prompt_tokens": words, "completion_tokens": len(answers), "total_tokens": words + len(answers)},
-    }
 
 
 def _handlers(app: FastAPI) -> None:

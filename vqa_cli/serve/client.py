@@ -60,6 +60,9 @@ class RemoteEngine:
         self.max_body = int(limits.get("max_body", 32 << 20))
         self.max_pixels = int(limits.get("max_pixels", 64_000_000))
         self.max_questions = int(limits.get("max_replay_questions", 1024))
+        known = health.get("capabilities") if isinstance(health.get("capabilities"), dict) else {}
+        self.capabilities = frozenset(known.get(model or "", [])) - {"explain"}  # maps are drawn locally only
+        self.generation: dict | None = None
 
     @property
     def name(self) -> str:
@@ -80,9 +83,12 @@ class RemoteEngine:
 
     dtype = None  # only the server knows its torch dtype
     domain = None  # the server's model's domain, in words, is not sent; answers still say in or out
-    capabilities = frozenset()
     why_not = {"explain": "--explain draws its maps locally; unset VQA_SERVER (or drop --server) to use it",
-               "generate": "generation options are not sent to a server; unset VQA_SERVER (or drop --server) to use them"}
+               "generate": "the server's model chooses among a fixed vocabulary of answers; it does not generate them"}
+
+    def configure(self, generation) -> None:
+        """--instruction, --max-tokens, ...: sent with every call, for the server's model to generate as asked."""
+        self.generation = dict(vars(generation))
 
     def prepare(self, image) -> "Upload":
         """A decoded image -> its lossless PNG upload, in the reading thread; one too large to send is this image's error."""
@@ -148,6 +154,8 @@ class RemoteEngine:
 
     def _answered(self, ids: list[str], questions: list[str], index: list[int], top_k: int) -> list[Answer]:
         body = {"ids": ids, "questions": questions, "image_index": index, "top_k": top_k, "session": self.session}
+        if self.generation is not None:
+            body["generation"] = self.generation
         document = self._request("POST", "/v1/answer", self._with_model(body))
         try:
             answers = [

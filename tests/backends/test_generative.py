@@ -147,3 +147,29 @@ def test_eval_scores_generated_answers_after_vqa_normalisation(vlm, scene_png, t
     assert report["families"]["g"]["accuracy"] == 0.0
     if "f" in report["families"]:  # random weights may generate bytes that no normalisation maps back
         assert report["families"]["f"]["accuracy"] == 1.0
+
+
+def hub_4x_layout(folder, out):
+    """The same checkpoint as hub folders from the transformers 4.x era hold it: preprocessor_config.json
+    and chat_template.json beside processor_config.json (SmolVLM) or instead of the .jinja file (Qwen2-VL)."""
+    shutil.copytree(folder, out)
+    template = (out / "chat_template.jinja").read_text()
+    (out / "chat_template.jinja").unlink()
+    (out / "chat_template.json").write_text(json.dumps({"chat_template": template}))
+    processor = out / "processor_config.json"
+    if processor.exists():
+        settings = json.loads(processor.read_text())
+        image = settings.pop("image_processor")
+        (out / "preprocessor_config.json").write_text(json.dumps({**image, "processor_class": settings["processor_class"]}))
+        processor.write_text(json.dumps(settings))
+    return out
+
+
+def test_both_hub_layouts_load_and_answer_alike(vlm, picture, tmp_path):
+    old = hub_4x_layout(vlm, tmp_path / "old-layout")
+    answers = []
+    for folder in (vlm, old):
+        engine = load_engine(str(folder), "cpu")
+        engine.configure(Generation(max_tokens=4))
+        answers.append([(a.answer, a.score) for a in engine.answer(engine.encode_images([picture]), QUESTIONS)])
+    assert answers[0] == answers[1]

@@ -112,3 +112,14 @@ def test_cached_models_are_listed(tiny_vilt, tmp_path, monkeypatch):
     entries = {e["name"]: e for e in json.loads(result.stdout)}
     assert entries["acme/tiny-vilt"]["kind"] == "vilt-vqa"
     assert entries["acme/tiny-vilt"]["answers"] == len(VQA_ANSWERS)
+
+
+def test_blip_takes_generation_options_but_no_instruction(tiny_blip, scene_png):
+    capped = run("ask", "--json", "-m", str(tiny_blip), str(scene_png), "what is it?", "--max-tokens", "2")
+    assert capped.exit_code == 0, capped.output
+    answer = json.loads(capped.stdout)["answers"][0]["answer"]
+    assert len(answer.split()) <= 2  # two word pieces at most
+    sampled = [run("ask", "-m", str(tiny_blip), str(scene_png), "what is it?", "--temperature", "1.5", "--seed", "4").stdout for _ in range(2)]
+    assert sampled[0] == sampled[1]
+    refused = run("ask", "-m", str(tiny_blip), str(scene_png), "what is it?", "--instruction", "Be brief.")
+    assert refused.exit_code == 2 and "takes no --instruction" in refused.stderr

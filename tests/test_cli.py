@@ -249,3 +249,26 @@ def test_domain_fields_warnings_and_strict_domain(domain_bundle, tiny_bundle, sc
     assert strict_batch.exit_code == 1
     assert [json.loads(line)["error"] for line in strict_batch.stdout.splitlines()] == [
         "question outside the model's domain (--strict-domain)", "image outside the model's domain (--strict-domain)"]
+
+
+def test_ask_with_choices_answers_among_them_with_probabilities_over_the_set(tmp_path):
+    scene = "samples/scene_1.png"
+    result = run("ask", "--json", scene, "what shape is the red object?", "is there a blue circle?", "--choices", "circle, square,triangle")
+    assert result.exit_code == 0, result.output
+    answers = json.loads(result.stdout)["answers"]
+    assert answers[0]["answer"] == "square" and {r["answer"] for r in answers[0]["top_k"]} == {"circle", "square", "triangle"}
+    assert all(abs(sum(r["score"] for r in a["top_k"]) - 1) < 1e-4 for a in answers)
+    listed = tmp_path / "choices.txt"
+    listed.write_text("triangle\nsquare\n\ncircle\n")
+    again = run("ask", "--json", scene, "what shape is the red object?", "is there a blue circle?", "--choices-file", listed)
+    assert json.loads(again.stdout)["answers"] == answers  # the order of the choices changes nothing
+    plain = run("ask", scene, "is there a blue circle?", "--choices", "yes,no")
+    assert plain.exit_code == 0 and plain.stdout.strip() in ("yes", "no")
+
+
+def test_choices_the_model_cannot_give_or_malformed_ones_are_one_line():
+    unknown = run("ask", "samples/scene_1.png", "what shape is the red object?", "--choices", "square,hexagon")
+    assert unknown.exit_code == 1 and "'hexagon'" in unknown.stderr and unknown.stderr.count("\n") == 1
+    for bad in (",", "a,,b"):
+        malformed = run("ask", "samples/scene_1.png", "what?", "--choices", bad)
+        assert malformed.exit_code == 2 and "--choices" in malformed.stderr

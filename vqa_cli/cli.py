@@ -93,9 +93,15 @@ InstructionOption = Annotated[
     typer.Option("--instruction", help="Generative models: the text put before each question. Default: "
                  "'Answer the question using a single word or phrase.'; '' sends the question alone."),
 ]
-MaxTokensOption = Annotated[int, typer.Option("--max-tokens", min=1, help="Generative models: new tokens at most per answer.")]
+MaxTokensOption = Annotated[
+    Optional[int], typer.Option("--max-tokens", min=1, help="Generative models: new tokens at most per answer. Default: 32 (BLIP: 12).")
+]
 TemperatureOption = Annotated[float, typer.Option("--temperature", min=0.0, help="Generative models: sample at this temperature (0: greedy).")]
 SeedOption = Annotated[Optional[int], typer.Option("--seed", help="Generative models: with --temperature, the same samples on every run.")]
+ChoicesOption = Annotated[
+    Optional[str], typer.Option("--choices", help="Answer among these, comma-separated (\"yes,no\"); scores are probabilities over the set.")
+]
+ChoicesFileOption = Annotated[Optional[Path], typer.Option("--choices-file", help="Answer among these: one choice per line.")]
 ServerOption = Annotated[
     Optional[str],
     typer.Option("--server", envvar="VQA_SERVER", help="Answer through a `vqa serve` server at this URL (its models, its device)."),
@@ -120,9 +126,11 @@ def ask(
         bool, typer.Option("--strict-domain", help="Exit 1 instead of answering when the image or a question is outside the model's domain.")
     ] = False,
     instruction: InstructionOption = None,
-    max_tokens: MaxTokensOption = 32,
+    max_tokens: MaxTokensOption = None,
     temperature: TemperatureOption = 0.0,
     seed: SeedOption = None,
+    choices: ChoicesOption = None,
+    choices_file: ChoicesFileOption = None,
 ) -> None:
     """Answer QUESTIONS about IMAGE: one answer per line, in question order.
 
@@ -137,9 +145,10 @@ def ask(
         from .run.stream import answer_image
 
         texts = [check_question(q) for q in questions]
+        among = _choices(choices, choices_file)
         picture = load_media(image)
         engine = _engine(model, device, dtype, server, Generation(instruction, max_tokens, temperature, seed))
-        answers = answer_image(engine, picture, texts, top_k=top_k, explain=explain is not None)
+        answers = answer_image(engine, picture, texts, top_k=top_k, explain=explain is not None, choices=among)
         warnings = output.domain_warnings("-" if image == "-" else image, engine, answers)
         if strict_domain and warnings:
             raise InputError(f"{warnings[0]} (--strict-domain)")
@@ -151,6 +160,27 @@ def ask(
             output.print_json(output.ask_document(image, engine, answers))
         else:
             output.print_answers(answers, top_k)
+
+
+def _choices(choices: str | None, choices_file: Path | None) -> tuple[str, ...] | None:
+    """--choices a,b,c or --choices-file (one per line) as a tuple; None when neither is given."""
+    from .backends.base import parse_choices
+
+    if choices is not None and choices_file is not None:
+        raise UsageError("give --choices or --choices-file, not both")
+    if choices_file is not None:
+        try:
+            items = [line for line in choices_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"cannot read --choices-file {choices_file}: {getattr(e, 'strerror', None) or e}") from None
+    elif choices is not None:
+        items = choices.split(",")
+    else:
+        return None
+    try:
+        return parse_choices(items)
+    except InputError as e:
+        raise UsageError(f"--choices: {e}") from None
 
 
 def _engine(model: str, device: str | None, dtype: str, server: str | None = None, generation: Generation = Generation()):
@@ -214,9 +244,11 @@ def batch(
     gpus_per_worker: Annotated[float, typer.Option("--gpus-per-worker", min=0, help="With --engine ray: GPUs per actor.")] = 0.0,
     stall_timeout: Annotated[float, typer.Option("--stall-timeout", min=1, help="With --engine ray: fail after this many seconds without progress.")] = 600.0,
     instruction: InstructionOption = None,
-    max_tokens: MaxTokensOption = 32,
+    max_tokens: MaxTokensOption = None,
     temperature: TemperatureOption = 0.0,
     seed: SeedOption = None,
+    choices: ChoicesOption = None,
+    choices_file: ChoicesFileOption = None,
 ) -> None:
     """Answer every row of INPUT; one record per row, in input order.
 
@@ -237,6 +269,7 @@ def batch(
             image_root=str(image_root) if image_root else None, top_k=top_k, batch_size=batch_size,
             shard=parse_shard(shard) if shard else (0, 1), fail_fast=fail_fast,
             skip_ids=resumed_ids(output, fmt.value, resume), strict_domain=strict_domain, unique_ids=resume,
+            choices=_choices(choices, choices_file),
         )
         with progress_bar() as progress:
             summary = write_batch(answer_rows, opts, output, fmt.value, progress)
@@ -260,6 +293,69 @@ def _batch_runner(engine: BatchEngine, model: str, device, dtype: str, server, s
     from .run.batch import run as run_batch
 
     return lambda opts, write, advance: run_batch(lambda: _engine(model, device, dtype, server, generation), opts, write, advance)
+
+
+@app.command()
+def find(
+    question: Annotated[str, typer.Argument(help="The question to ask of every image, e.g. \"is there a red circle?\".")],
+    images: Annotated[list[str], typer.Argument(help="Image files, folders (their images, recursively) or - for a list of paths on stdin.")],
+    answer: Annotated[str, typer.Option("--answer", help="Rank by the probability of this answer.")] = "yes",
+    choices: ChoicesOption = None,
+    choices_file: ChoicesFileOption = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Print the best N images.")] = 10,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", min=0.0, max=1.0, help="Print every image scoring at least P instead, as found.")] = None,
+    jsonl: Annotated[bool, typer.Option("--json", help="JSONL: one {\"image\", \"score\", \"error\"} record per line.")] = False,
+    model: ModelOption = "shapes",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Questions fused per forward pass.")] = 64,
+    device: DeviceOption = None,
+    dtype: DtypeOption = "auto",
+    server: ServerOption = None,
+) -> None:
+    """Find the images for which ANSWER is the likeliest answer to QUESTION: paths, best first, with scores.
+
+    The score is the probability of --answer among --choices (default yes,no). Streams any
+    number of images in flat memory; an image that cannot be read is an error (exit 1 at
+    the end), and the rest are still ranked.
+    """
+    with user_errors():
+        from .backends.base import check_question
+        from .io.media import image_sources
+        from .io.progress import progress_bar
+        from .run.find import FindOptions, find as run_find
+
+        among = _choices(choices, choices_file) or ("yes", "no")
+        if answer.strip() not in among:
+            raise UsageError(f"--answer {answer!r} is not one of the choices ({', '.join(among)})")
+        opts = FindOptions(check_question(question), answer.strip(), among, top, threshold, batch_size)
+        failed = 0
+        with progress_bar() as progress:
+            task = progress.add_task("finding", total=None, status="")
+            found = run_find(lambda: _checked(_engine(model, device, dtype, server), among), image_sources(images), opts,
+                             lambda n: progress.update(task, advance=n))
+            for item in found:
+                failed += item.error is not None
+                _print_found(item, jsonl)
+        if failed:
+            raise typer.Exit(EXIT_ERROR)
+
+
+def _checked(engine, choices: tuple[str, ...]):
+    """The engine, once it has said it can answer among `choices` (a classifier knows a fixed vocabulary)."""
+    check = getattr(engine, "check_choices", None)
+    if check is not None:
+        check(choices)
+    return engine
+
+
+def _print_found(item, jsonl: bool) -> None:
+    if jsonl:
+        from .io.records import dumps
+
+        print(dumps({"image": item.image, "score": item.score, "error": item.error}), flush=True)
+    elif item.error is None:
+        print(f"{item.score:.6g}\t{item.image}", flush=True)
+    else:
+        print(f"vqa: warning: {item.image}: {item.error}", file=sys.stderr)
 
 
 @app.command()
@@ -449,7 +545,7 @@ def evaluate(
     device: DeviceOption = None,
     dtype: DtypeOption = "auto",
     instruction: InstructionOption = None,
-    max_tokens: MaxTokensOption = 32,
+    max_tokens: MaxTokensOption = None,
 ) -> None:
     """Report accuracy on DATA, overall and per family (VQA soft accuracy when rows have several answers;
     answers are normalised as VQA v2 does, so generated answers are scored fairly)."""

@@ -1,9 +1,11 @@
 """What every engine shares: ranked answers, scores and question checks."""
 
+import math
+
 import pytest
 import torch
 
-from vqa_cli.backends.base import check_question, ranked_answers, score
+from vqa_cli.backends.base import check_question, chosen, parse_choices, ranked_answers, score, vocabulary_indices
 from vqa_cli.errors import InputError
 
 
@@ -24,3 +26,25 @@ def test_questions_are_trimmed_and_empty_ones_refused():
     assert check_question("  what?  ") == "what?"
     with pytest.raises(InputError, match="empty question"):
         check_question("   ")
+
+
+def test_choices_are_trimmed_and_deduplicated_and_empty_ones_refused():
+    assert parse_choices(" yes | no |yes", "|") == ("yes", "no")
+    assert parse_choices(["kitchen", "bath room"]) == ("kitchen", "bath room")
+    for bad in ("", "a||b", [], ["a", 3]):
+        with pytest.raises(InputError):
+            parse_choices(bad, "|")
+
+
+def test_an_answer_among_choices_is_a_softmax_over_the_set_whatever_their_order():
+    first = chosen("q", {"no": 1.0, "yes": 3.0, "maybe": -2.0})
+    again = chosen("q", {"maybe": -2.0, "yes": 3.0, "no": 1.0})
+    assert first.answer == "yes" and first.top_k == again.top_k
+    assert sum(r["score"] for r in first.top_k) == pytest.approx(1.0, abs=1e-5)
+    assert first.score == pytest.approx(1 / (1 + math.exp(-2) + math.exp(-5)), rel=1e-5)
+
+
+def test_choices_outside_the_vocabulary_name_themselves_and_the_valid_ones():
+    assert vocabulary_indices(("Yes", " no"), ["no", "yes", "red"], "m") == [1, 0]
+    with pytest.raises(InputError, match=r"m cannot answer 'maybe'.*it knows: no, yes, red"):
+        vocabulary_indices(("yes", "maybe"), ["no", "yes", "red"], "m")

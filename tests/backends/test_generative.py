@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import pytest
@@ -173,3 +174,40 @@ def test_both_hub_layouts_load_and_answer_alike(vlm, picture, tmp_path):
         engine.configure(Generation(max_tokens=4))
         answers.append([(a.answer, a.score) for a in engine.answer(engine.encode_images([picture]), QUESTIONS)])
     assert answers[0] == answers[1]
+
+
+def choice_probabilities_by_hand(engine, image, question: str, choices: list[str]) -> dict[str, float]:
+    """P(choice tokens, then the end token | prompt), normalised over the set: one full forward pass
+    (image and all) per choice, with the model class directly."""
+    end = engine.model.generation_config.eos_token_id
+    end = end[0] if isinstance(end, list) else end
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+    text = engine.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    inputs = engine.processor(text=[text], images=[[image]], return_tensors="pt")
+    prompt = inputs["input_ids"].shape[1]
+    products = {}
+    for choice in choices:
+        answer = torch.tensor([engine.processor.tokenizer.encode(choice, add_special_tokens=False) + [end]])
+        full = {**inputs, "input_ids": torch.cat([inputs["input_ids"], answer], 1),
+                "attention_mask": torch.ones(1, prompt + answer.shape[1], dtype=torch.long)}
+        if "mm_token_type_ids" in inputs:
+            full["mm_token_type_ids"] = torch.cat([inputs["mm_token_type_ids"], torch.zeros_like(answer)], 1)
+        with torch.inference_mode():
+            logprobs = engine.model(**full).logits[0].double().log_softmax(-1)
+        products[choice] = math.exp(sum(logprobs[prompt - 1 + k, t].item() for k, t in enumerate(answer[0].tolist())))
+    total = sum(products.values())
+    return {c: p / total for c, p in products.items()}
+
+
+def test_choices_are_scored_as_the_product_of_token_probabilities_then_the_end(vlm, picture):
+    engine = load_engine(str(vlm), "cpu")
+    engine.configure(Generation(instruction=""))
+    choices = ("yes", "no", "red circle", "two")
+    prefixes = engine.encode_images([picture])
+    answers = engine.answer(prefixes, QUESTIONS, choices=[choices] * len(QUESTIONS))
+    for question, answer in zip(QUESTIONS, answers):
+        expected = choice_probabilities_by_hand(engine, picture, question, list(choices))
+        assert {r["answer"]: r["score"] for r in answer.top_k} == pytest.approx(expected, rel=1e-4, abs=1e-6)
+        assert answer.answer == max(expected, key=expected.get)
+    shuffled = engine.answer(prefixes, QUESTIONS, choices=[tuple(reversed(choices))] * len(QUESTIONS))
+    assert [a.top_k for a in shuffled] == [a.top_k for a in answers]  # the order of the choices changes nothing

@@ -249,3 +249,25 @@ def test_a_malformed_limit_in_the_environment_is_a_usage_error_not_a_row_error(d
     root, _ = dataset
     result = runner.invoke(app, ["batch", str(root / "rows.csv"), "-m", str(tiny_bundle)], env={"VQA_MAX_PIXELS": "abc"})
     assert result.exit_code == 2 and result.stdout == "" and "VQA_MAX_PIXELS must be a positive whole number" in result.stderr
+
+
+def test_rows_answer_among_their_own_choices_or_the_default(dataset, tmp_path):
+    root, _ = dataset
+    rows = tmp_path / "choices.jsonl"
+    image = root / "img" / "s0.png"
+    rows.write_text("".join(json.dumps(row) + "\n" for row in [
+        {"image": str(image), "question": "is there a red circle?"},  # --choices applies
+        {"image": str(image), "question": "what color is the square?", "choices": "red|blue|green|purple|yellow|gray"},
+        {"image": str(image), "question": "is there a red circle?", "choices": ["yes", "maybe"]},  # maybe: not an answer
+        {"image": str(image), "question": "is there a red circle?", "choices": "|"},
+    ]))
+    result = batch(rows, "--choices", "yes,no")
+    out = records(result.stdout)
+    assert result.exit_code == 1 and len(out) == 4 and "choices" not in out[0]
+    assert out[0]["answer"] in ("yes", "no") and out[0]["error"] is None
+    assert out[1]["answer"] in ("red", "blue", "green", "purple", "yellow", "gray") and out[1]["error"] is None
+    assert "'maybe'" in out[2]["error"] and out[3]["error"].startswith("choices must be")
+    one = tmp_path / "one.jsonl"
+    one.write_text(json.dumps({"image": str(image), "question": "is there a red circle?", "choices": "no|yes"}) + "\n")
+    [alone] = records(batch(one).stdout)  # the row's own choices, in another order, in a batch of its own
+    assert (alone["answer"], alone["score"]) == (out[0]["answer"], out[0]["score"])

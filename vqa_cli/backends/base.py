@@ -25,7 +25,7 @@ class Generation:
     """How an engine that generates its answers generates them (the "generate" capability)."""
 
     instruction: str | None = None  # None: the engine's short-answer instruction; "": the question alone
-    max_tokens: int = 32  # new tokens at most per answer
+    max_tokens: int | None = None  # new tokens at most per answer; None: the engine's default
     temperature: float = 0.0  # 0: greedy, deterministic
     seed: int | None = None  # with a temperature: the same samples on every run
 
@@ -143,6 +143,44 @@ def check_question(question: str) -> str:
     except UnicodeEncodeError:
         raise InputError(f"question {text!r} is not valid UTF-8 text (invalid bytes or a lone surrogate)") from None
     return text
+
+
+def parse_choices(items, separator: str | None = None) -> tuple[str, ...]:
+    """Choices from a list, or a string split on `separator`: trimmed, repeats dropped, in order;
+    none, or an empty one, is an InputError."""
+    if isinstance(items, str):
+        items = items.split(separator) if separator else [items]
+    if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) for item in items):
+        raise InputError("choices must be text: a list of strings, or one string separated by |")
+    choices = tuple(dict.fromkeys(item.strip() for item in items))
+    if not choices or "" in choices:
+        raise InputError(f"choices must be non-empty text, not {list(items)!r}")
+    return choices
+
+
+def chosen(question: str, logscores: dict[str, float]) -> Answer:
+    """An Answer among choices from each choice's log-score: the softmax over the set (summed in
+    sorted order, so the order the choices came in changes nothing), best first."""
+    import math
+
+    names = sorted(logscores)
+    top = max(logscores[c] for c in names)
+    weights = {c: math.exp(logscores[c] - top) for c in names}
+    total = math.fsum(weights[c] for c in names)
+    ranked = sorted(names, key=lambda c: (-weights[c], c))
+    listed = [{"answer": c, "score": score(weights[c] / total)} for c in ranked]
+    return Answer(question, listed[0]["answer"], listed[0]["score"], listed)
+
+
+def vocabulary_indices(choices: tuple[str, ...], labels: list[str], model: str) -> list[int]:
+    """Each choice's place in a classifier's answer vocabulary (matched trimmed and in lower case);
+    a choice the model cannot give is an InputError naming it, and the valid ones when they are few."""
+    index = {str(label).strip().lower(): n for n, label in enumerate(labels)}
+    unknown = [c for c in choices if c.strip().lower() not in index]
+    if unknown:
+        known = f"; it knows: {', '.join(map(str, labels))}" if len(labels) <= 40 else f" (of its {len(labels)} answers)"
+        raise InputError(f"{model} cannot answer {', '.join(map(repr, unknown))}: not in its answer vocabulary{known}")
+    return [index[c.strip().lower()] for c in choices]
 
 
 def ranked_answers(questions: list[str], probs, labels, top_k: int) -> list[Answer]:

@@ -18,7 +18,7 @@ from ..model.domain import pool_image, pool_question
 from ..model.explain import grid_offset, relevance_maps
 from ..store import bundle as bundles
 from ..store.bundle import Bundle
-from .base import Answer, DeviceEngine, ranked_answers
+from .base import Answer, DeviceEngine, chosen, ranked_answers, vocabulary_indices
 
 FAST_ENCODER_BATCH = 8  # images in one call that make tracing the CNN for inference pay (batch runs, not `vqa ask`)
 QUESTION_CACHE_BYTES = 256 * 2**20  # the question cache's ceiling, counted on its tensors; VQA_QUESTION_CACHE_MB overrides it
@@ -92,6 +92,10 @@ class BundleEngine(DeviceEngine):
         """A PIL image -> its (3, S, S) uint8 pixels at the model's size, in the reading thread."""
         return image if isinstance(image, torch.Tensor) else self.bundle.preprocessing.to_uint8(image)
 
+    def check_choices(self, choices: tuple[str, ...]) -> None:
+        """An InputError unless every choice is an answer this model can give."""
+        vocabulary_indices(choices, self.model.answers, self.name)
+
     @torch.inference_mode()
     def encode_images(self, images: list):
         """PIL RGB images -> ImageEmbeds for all of them, in one forward pass.
@@ -153,10 +157,12 @@ class BundleEngine(DeviceEngine):
             answer.image_in_domain, answer.question_in_domain = image_ok[i], ok
 
     @torch.inference_mode()
-    def answer(self, images, questions: list[str], image_index: list[int] | None = None, top_k: int = 1, explain: bool = False) -> list[Answer]:
+    def answer(self, images, questions: list[str], image_index: list[int] | None = None, top_k: int = 1, explain: bool = False,
+               choices: list | None = None) -> list[Answer]:
         """Answer questions about already-encoded images; question i is about image image_index[i].
 
         With explain, each answer also carries the relevance map of the image grid (see model/explain.py).
+        With choices[i], question i is answered among those: the softmax restricted to them.
         """
         if not questions:
             return []
@@ -164,6 +170,10 @@ class BundleEngine(DeviceEngine):
         index = torch.tensor(image_index if image_index is not None else [0] * len(questions), device=self.device)
         logits = self.model.answer(text, mask, images, index).logits  # (Bq, A)
         answers = ranked_answers(questions, logits.float().softmax(-1), self.model.answers, top_k)
+        for i, options in enumerate(choices or []):
+            if options:
+                columns = vocabulary_indices(options, self.model.answers, self.name)
+                answers[i] = chosen(questions[i], dict(zip(options, logits[i, columns].double().tolist())))
         self._judge(answers, images, index, text, mask)
         if explain:
             maps = relevance_maps(self.model, text, mask, images, index, logits.argmax(-1), self.grid_offset)

@@ -25,11 +25,12 @@ from typing import Any, Iterator
 
 import torch
 
-from .base import Answer, DeviceEngine, Generation, score
+from .base import Answer, DeviceEngine, Generation, chosen, score
 from .pretrained import check_safetensors
 from ..errors import ModelError
 
 DEFAULT_INSTRUCTION = "Answer the question using a single word or phrase."
+DEFAULT_MAX_TOKENS = 32
 
 
 @dataclass
@@ -92,10 +93,11 @@ class VisionLanguageEngine(DeviceEngine):
 
     @torch.inference_mode()
     def answer(self, prefixes: list[Prefix], questions: list[str], image_index: list[int] | None = None,
-               top_k: int = 1, explain: bool = False) -> list[Answer]:
+               top_k: int = 1, explain: bool = False, choices: list | None = None) -> list[Answer]:
         index = image_index or [0] * len(questions)
+        options = choices or [None] * len(questions)
         with self.lock:
-            return [self._answer(prefixes[i], question, top_k) for question, i in zip(questions, index)]
+            return [self._answer(prefixes[i], question, top_k, among) for question, i, among in zip(questions, index, options)]
 
     def prompt(self, question: str) -> list[dict]:
         """The chat: one user turn holding the image and the (instructed) question."""
@@ -109,12 +111,14 @@ class VisionLanguageEngine(DeviceEngine):
         inputs = self.processor(text=[text], images=[[image]], return_tensors="pt")
         return {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in inputs.items()}
 
-    def _answer(self, prefix: Prefix, question: str, top_k: int) -> Answer:
+    def _answer(self, prefix: Prefix, question: str, top_k: int, choices: tuple[str, ...] | None = None) -> Answer:
         inputs = self.inputs(prefix.image, question)
         ids = inputs["input_ids"][0].tolist()
         if prefix.ids is None:
             self._prefill(prefix)
         reuse = len(ids) > len(prefix.ids) and ids[: len(prefix.ids)] == prefix.ids
+        if choices:
+            return chosen(question, self._choice_logprobs(prefix, inputs, reuse, choices))
         tokens, logprob, first = self._generate(prefix, inputs, reuse)
         answers = {self._text(tokens): math.exp(logprob)}
         if top_k > 1:
@@ -152,12 +156,35 @@ class VisionLanguageEngine(DeviceEngine):
         if options.temperature > 0 and options.seed is not None:
             torch.manual_seed(options.seed)
         out = self.model.generate(
-            **kwargs, max_new_tokens=max(1, options.max_tokens - len(forced)), do_sample=options.temperature > 0,
+            **kwargs, max_new_tokens=max(1, (options.max_tokens or DEFAULT_MAX_TOKENS) - len(forced)), do_sample=options.temperature > 0,
             temperature=options.temperature or None, top_p=None, top_k=None, return_dict_in_generate=True, output_logits=True,
         )
         tokens = out.sequences[0, kwargs["input_ids"].shape[1]:].tolist()
         steps = [torch.log_softmax(step[0].float(), -1) for step in out.logits]
         return tokens, sum(step[t].item() for step, t in zip(steps, tokens)), steps[0]
+
+    def _choice_logprobs(self, prefix: Prefix, inputs: dict, reuse: bool, choices: tuple[str, ...]) -> dict[str, float]:
+        """log P(the choice's tokens, then the end of the answer | prompt), for every choice: the prompt
+        once (continuing the prefix's cache), then all choices in one batched teacher-forced pass."""
+        end = self.model.generation_config.eos_token_id
+        end = end[0] if isinstance(end, (list, tuple)) else end
+        pieces = [self.processor.tokenizer.encode(c, add_special_tokens=False) + [end] for c in choices]
+        if reuse:  # the question's tokens, after a copy of the prefix's cache
+            _set_rope_deltas(self.model, prefix.rope_deltas)
+            out = self.model(input_ids=inputs["input_ids"][:, len(prefix.ids):], cache=copy.deepcopy(prefix.cache), use_cache=True)
+        else:
+            out = self.model(**inputs, use_cache=True)
+        first = out.logits[0, -1].double().log_softmax(-1)  # (V,): the answer's first token
+        logprobs = {c: first[p[0]].item() for c, p in zip(choices, pieces)}
+        width = max(len(p) for p in pieces) - 1
+        cache = out.cache
+        cache.batch_repeat_interleave(len(pieces))  # (C, ...): one copy of the prompt's cache per choice
+        rows = [p[:-1] + [end] * (width - len(p) + 1) for p in pieces]  # each choice but its last token, padded after
+        steps = self.model(input_ids=torch.tensor(rows, device=self.device), cache=cache, use_cache=False).logits
+        steps = steps.double().log_softmax(-1)  # (C, width, V): step k predicts token k + 1
+        for c, p, row in zip(choices, pieces, steps):
+            logprobs[c] += sum(row[k, token].item() for k, token in enumerate(p[1:]))
+        return logprobs
 
     def _text(self, tokens: list[int]) -> str:
         return self.processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()

@@ -11,12 +11,13 @@ It classifies over a fixed answer vocabulary, with an independent sigmoid per an
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .base import Answer, DeviceEngine, Generation, ranked_answers, score
+from .base import Answer, DeviceEngine, Generation, chosen, ranked_answers, score, vocabulary_indices
 from ..errors import ModelError, UsageError
 
 
@@ -31,6 +32,9 @@ def check_safetensors(folder: Path, reference: str) -> None:
             f"code when loaded; use a checkpoint with model.safetensors"
         )
     raise ModelError(f"no weights found for {reference}: expected model.safetensors in {folder}")
+
+
+MAX_ANSWER_TOKENS = 12  # BLIP's answers are a few words; --max-tokens changes it
 
 
 @dataclass
@@ -92,19 +96,31 @@ class ViltEngine(PretrainedEngine):
     why_not = {"explain": "it needs cross-attention from the question to image tokens, and ViLT (single-stream) has none",
                "generate": "it chooses among a fixed vocabulary of answers; it does not generate them"}
 
+    def _labels(self) -> list[str]:
+        return [self.model.config.id2label[i] for i in range(len(self.model.config.id2label))]
+
+    def check_choices(self, choices: tuple[str, ...]) -> None:
+        vocabulary_indices(choices, self._labels(), self.name)
+
     @torch.inference_mode()
     def encode_images(self, images: list) -> PixelState:
         inputs = self._pixels(images)
         return PixelState(inputs["pixel_values"].to(self.dtype), inputs.get("pixel_mask"))
 
     @torch.inference_mode()
-    def answer(self, state: PixelState, questions, image_index=None, top_k: int = 1, explain: bool = False):
+    def answer(self, state: PixelState, questions, image_index=None, top_k: int = 1, explain: bool = False, choices=None):
         index = torch.tensor(image_index or [0] * len(questions), device=self.device)
         tokens = self._tokens(questions)
         pixel_mask = state.pixel_mask[index] if state.pixel_mask is not None else None
         logits = self.model(**tokens, pixel_values=state.pixel_values[index], pixel_mask=pixel_mask).logits
         probs = logits.float().sigmoid()  # ViLT is trained with a per-answer binary loss
-        return ranked_answers(questions, probs, self.model.config.id2label, top_k)
+        answers = ranked_answers(questions, probs, self.model.config.id2label, top_k)
+        for i, options in enumerate(choices or []):
+            if options:  # each choice's sigmoid, divided by their sum over the set
+                columns = vocabulary_indices(options, self._labels(), self.name)
+                log_sigmoid = torch.nn.functional.logsigmoid(logits[i, columns].double())
+                answers[i] = chosen(questions[i], dict(zip(options, log_sigmoid.tolist())))
+        return answers
 
 
 class BlipEngine(PretrainedEngine):
@@ -125,7 +141,7 @@ class BlipEngine(PretrainedEngine):
         return PixelState(pixel_values, image_embeds=image_embeds)
 
     @torch.inference_mode()
-    def answer(self, state: PixelState, questions, image_index=None, top_k: int = 1, explain: bool = False):
+    def answer(self, state: PixelState, questions, image_index=None, top_k: int = 1, explain: bool = False, choices=None):
         model = self.model
         index = torch.tensor(image_index or [0] * len(questions), device=self.device)
         tokens = self._tokens(questions)
@@ -139,7 +155,7 @@ class BlipEngine(PretrainedEngine):
         sequences = self._generate(question_embeds, tokens["attention_mask"], k)  # (Bq * k, L)
         expanded = question_embeds.repeat_interleave(k, dim=0)
         expanded_mask = tokens["attention_mask"].repeat_interleave(k, dim=0)
-        probabilities = self._sequence_probability(sequences, expanded, expanded_mask)  # (Bq * k,)
+        probabilities = [math.exp(lp) for lp in self._sequence_logprob(sequences, expanded, expanded_mask)]  # (Bq * k,)
         texts = self.processor.tokenizer.batch_decode(sequences, skip_special_tokens=True)
         answers = []
         for n, question in enumerate(questions):
@@ -150,7 +166,20 @@ class BlipEngine(PretrainedEngine):
             ordered = sorted(ranked.items(), key=lambda kv: -kv[1])
             top = [{"answer": a, "score": score(p)} for a, p in ordered]
             answers.append(Answer(question, top[0]["answer"], top[0]["score"], top))
+        for i, options in enumerate(choices or []):
+            if options:
+                answers[i] = chosen(questions[i], self._choice_logprobs(options, question_embeds[i], tokens["attention_mask"][i]))
         return answers
+
+    def _choice_logprobs(self, options: tuple[str, ...], question_embeds, question_mask) -> dict[str, float]:
+        """log P(choice, then the end of the answer | image, question), all choices in one teacher-forced pass."""
+        cfg = self.model.config.text_config
+        pieces = [self.processor.tokenizer.encode(c, add_special_tokens=False) for c in options]
+        length = 2 + max(len(p) for p in pieces)
+        rows = [[self.model.decoder_start_token_id, *p, cfg.sep_token_id] + [cfg.pad_token_id] * (length - len(p) - 2) for p in pieces]
+        sequences = torch.tensor(rows, device=self.device)  # (C, L): bos, the choice, EOS, padding
+        n = len(options)
+        return dict(zip(options, self._sequence_logprob(sequences, question_embeds.expand(n, -1, -1), question_mask.expand(n, -1))))
 
     def _generate(self, question_embeds, question_mask, k: int) -> torch.Tensor:
         cfg = self.model.config.text_config
@@ -160,12 +189,12 @@ class BlipEngine(PretrainedEngine):
         return self.model.text_decoder.generate(
             input_ids=bos, eos_token_id=cfg.sep_token_id, pad_token_id=cfg.pad_token_id,
             encoder_hidden_states=question_embeds, encoder_attention_mask=question_mask,
-            num_beams=k, num_return_sequences=k, max_new_tokens=self.generation.max_tokens,
+            num_beams=k, num_return_sequences=k, max_new_tokens=self.generation.max_tokens or MAX_ANSWER_TOKENS,
             do_sample=self.generation.temperature > 0, temperature=self.generation.temperature or None,
         )
 
-    def _sequence_probability(self, sequences, question_embeds, question_mask) -> list[float]:
-        """P(answer | image, question): the product of each generated token's probability, up to EOS."""
+    def _sequence_logprob(self, sequences, question_embeds, question_mask) -> list[float]:
+        """log P(answer | image, question): the sum of each token's log-probability, up to and including EOS."""
         cfg = self.model.config.text_config
         logits = self.model.text_decoder(
             input_ids=sequences, encoder_hidden_states=question_embeds, encoder_attention_mask=question_mask,
@@ -175,4 +204,4 @@ class BlipEngine(PretrainedEngine):
         targets = sequences[:, 1:]
         after_eos = (targets == cfg.sep_token_id).long().cumsum(-1) - (targets == cfg.sep_token_id).long()
         keep = (after_eos == 0) & (targets != cfg.pad_token_id)  # tokens up to and including the first EOS
-        return (logprobs * keep).sum(-1).exp().tolist()
+        return (logprobs.double() * keep).sum(-1).tolist()

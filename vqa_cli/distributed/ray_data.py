@@ -85,7 +85,8 @@ def request_item(request: Request) -> dict:
 def request_from(item: dict) -> Request:
     path = item.pop("path")
     row = Row(**item)
-    return Request(path, row.question, row.error, row)
+    row.choices = tuple(row.choices) if row.choices else None  # a list, once through JSON
+    return Request(path, row.question, row.error, row, row.choices)
 
 
 def run(

@@ -12,6 +12,7 @@ import re
 import stat
 import sys
 from pathlib import Path
+from typing import Iterator
 
 from ..errors import ImageError, env_limit
 from .images import decode_image, to_rgb
@@ -32,6 +33,21 @@ def load_media(source, name: str | None = None):
     if isinstance(source, Image.Image):  # decoded already
         return to_rgb(source)
     raise ImageError(f"cannot read an image from a {type(source).__name__}: give a path, '-', a URI, bytes or a PIL image")
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+
+def image_sources(sources: list[str], stdin=None) -> Iterator[str]:
+    """The images a list of sources names, lazily: files and URIs as given, each folder's image files
+    (by suffix, recursively, sorted), and for `-` one path per line of stdin."""
+    for source in sources:
+        if source == "-":
+            yield from (line.strip() for line in (stdin or sys.stdin) if line.strip())
+        elif not is_uri(source) and Path(source).is_dir():
+            yield from (str(p) for p in sorted(Path(source).rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        else:
+            yield source
 
 
 def is_uri(name: str) -> bool:

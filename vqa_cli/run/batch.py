@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..backends.base import check_question
+from ..backends.base import check_question, parse_choices
 from ..errors import InputError, UsageError, VQAError
 from ..io.media import image_path
 from ..io.records import WRITERS, BadRow, answered_ids, read_rows
 from .stream import WINDOW, Request, answer_stream
 
-CORE_COLUMNS = ("id", "image", "question")
+CORE_COLUMNS = ("id", "image", "question", "choices")
 
 
 @dataclass
@@ -35,6 +35,7 @@ class BatchOptions:
     skip_ids: frozenset = frozenset()  # ids already answered (resume), as json-encoded strings
     strict_domain: bool = False  # rows outside the model's domain become error records
     unique_ids: bool = False  # --resume: ids must not repeat, or a resumed run would skip rows it never answered
+    choices: tuple[str, ...] | None = None  # --choices: for rows with no choices of their own
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Row:
     question: str
     extra: dict  # pass-through columns
     error: str | None = None
+    choices: tuple[str, ...] | None = None  # its `choices` column (a|b|c, or a JSON list), else --choices
 
 
 @dataclass
@@ -112,6 +114,7 @@ def rows_of(opts: BatchOptions) -> Iterator[Row]:
             question = str(raw.get("question") or "")
             row = Row(index, row_id, image, question, extra)
             row.error = _row_error(row)
+            row.choices = _row_choices(raw.get("choices"), opts.choices, row)
         if json.dumps(row.id) in opts.skip_ids:
             continue
         yield row
@@ -134,6 +137,17 @@ def _id_value(value, default: int):
     if isinstance(value, str) and value.isdigit() and str(int(value)) == value:
         return int(value)
     return value
+
+
+def _row_choices(value, default: tuple[str, ...] | None, row: Row) -> tuple[str, ...] | None:
+    """A row's own choices, else the default; malformed ones are the row's error."""
+    if value is None or value == "":
+        return default
+    try:
+        return parse_choices(value, "|")
+    except VQAError as e:
+        row.error = row.error or str(e)
+        return None
 
 
 def _row_error(row: Row) -> str | None:
@@ -172,7 +186,7 @@ def requests_of(opts: BatchOptions) -> Iterator[Request]:
     """The rows as requests for the answering stream, image paths resolved against the input's folder or --image-root."""
     root = opts.image_root or (Path.cwd() if opts.input == "-" else Path(opts.input).parent)
     for row in rows_of(opts):
-        yield Request(image_path(row.image, root) if row.image else "", row.question, row.error, row)
+        yield Request(image_path(row.image, root) if row.image else "", row.question, row.error, row, row.choices)
 
 
 def run(

@@ -33,6 +33,7 @@ class Request:
     question: str
     error: str | None = None  # set for a request that cannot be answered; it is passed through
     data: Any = None  # the caller's own (its input row); untouched
+    choices: tuple[str, ...] | None = None  # answer among these (--choices) instead of freely
 
 
 def answer_stream(
@@ -70,11 +71,12 @@ def answer_stream(
         yield answer_window(loaded, batch, images, top_k, batch_size, explain)
 
 
-def answer_image(engine, image, questions: list[str], *, top_k: int = 1, explain: bool = False) -> list:
+def answer_image(engine, image, questions: list[str], *, top_k: int = 1, explain: bool = False,
+                 choices: tuple[str, ...] | None = None) -> list:
     """`vqa ask` and the Python API: every question about one decoded image, through the same stream.
 
     A question that cannot be answered raises its error (one image, one answer per question)."""
-    requests = [Request("image", question) for question in questions]
+    requests = [Request("image", question, choices=choices) for question in questions]
     windows = answer_stream(lambda: engine, requests, top_k=top_k, load=lambda _: image, explain=explain)
     answered = [pair for window in windows for pair in window]
     for request, answer in answered:
@@ -123,7 +125,9 @@ def _encoded(engine, chunk: list[tuple[str, list[int]]], images: dict, batch: li
 def _answered(engine, embeds, part: list[tuple[int, int]], batch: list[Request], top_k: int, explain: bool) -> dict:
     """{request number: Answer} for questions (image row, request number); one at a time when the pass fails."""
     try:
-        out = engine.answer(embeds, [batch[n].question for _, n in part], [i for i, _ in part], top_k=top_k, explain=explain)
+        among = [batch[n].choices for _, n in part]
+        extra = {"choices": among} if any(among) else {}  # engines without choices never see the keyword
+        out = engine.answer(embeds, [batch[n].question for _, n in part], [i for i, _ in part], top_k=top_k, explain=explain, **extra)
         return {n: answer for (_, n), answer in zip(part, out)}
     except Exception as e:
         if len(part) == 1:

@@ -36,7 +36,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..backends.base import Generation, check_question, configure
+from ..backends.base import Generation, check_question, configure, parse_choices
 from ..errors import VQAError
 from ..io.images import image_pixels
 from ..io.media import load_media
@@ -215,7 +215,8 @@ def _public_routes(app: FastAPI, models: Models, limits: Limits) -> None:
 
     @app.post("/v1/ask", summary="Answer questions about one image: the `vqa ask --json` document")
     async def ask(body: AskBody):
-        served, answers = await _answer(models, limits, body.model, body.image, body.questions, body.top_k)
+        among = parse_choices(body.choices) if body.choices is not None else None
+        served, answers = await _answer(models, limits, body.model, body.image, body.questions, body.top_k, among)
         return ask_document(None, served.engine, answers)
 
     @app.post("/v1/chat/completions", summary="OpenAI chat completions: the chat as given for a generative model; "
@@ -264,8 +265,9 @@ def _cli_routes(app: FastAPI, models: Models, limits: Limits) -> None:
             with served.lock:
                 if body.generation is not None:
                     configure(session.engine, _generation(body.generation))
+                among = {"choices": [parse_choices(c) if c else None for c in body.choices]} if body.choices else {}
                 return session.engine.answer(session.encoded(body.ids), body.questions, body.image_index,
-                                             top_k=min(body.top_k, limits.max_top_k))
+                                             top_k=min(body.top_k, limits.max_top_k), **among)
 
         answers = await _within(loop.run_in_executor(None, run), limits.timeout)
         return {**ask_document(None, served.engine, answers), "images_in_domain": [a.image_in_domain for a in answers]}
@@ -279,12 +281,12 @@ def _check_questions(questions: list[str], limit: int) -> list[str]:
     return [check_question(q) for q in questions]
 
 
-async def _answer(models: Models, limits: Limits, model: str | None, image: str, questions: list[str], top_k: int):
+async def _answer(models: Models, limits: Limits, model: str | None, image: str, questions: list[str], top_k: int, choices=None):
     texts = _check_questions(questions, limits.max_questions)
     loop = asyncio.get_running_loop()
     served = await loop.run_in_executor(None, models.get, model)
     [picture] = await loop.run_in_executor(None, _prepared, served.engine, [image_bytes(image)], limits.max_pixels)
-    answers = await _within(served.batcher.answer(picture, texts, min(top_k, limits.max_top_k)), limits.timeout)
+    answers = await _within(served.batcher.answer(picture, texts, min(top_k, limits.max_top_k), choices), limits.timeout)
     return served, answers
 
 

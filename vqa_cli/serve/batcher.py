@@ -24,6 +24,7 @@ class Job:
     image: object  # a decoded PIL image
     questions: list[str]
     top_k: int
+    choices: tuple[str, ...] | None
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
 
@@ -46,10 +47,10 @@ class Batcher:
         self._thread = threading.Thread(target=self._work, name=f"vqa-batcher-{engine.name}", daemon=True)
         self._thread.start()
 
-    async def answer(self, image, questions: list[str], top_k: int = 1) -> list:
+    async def answer(self, image, questions: list[str], top_k: int = 1, choices: tuple[str, ...] | None = None) -> list:
         """Answers for one image's questions, computed in the worker thread with whatever else is waiting."""
         loop = asyncio.get_running_loop()
-        job = Job(image, questions, top_k, loop, loop.create_future())
+        job = Job(image, questions, top_k, choices, loop, loop.create_future())
         self._jobs.put(job)
         return await job.future
 
@@ -85,7 +86,7 @@ class Batcher:
                         job.finish(error=VQAError(f"the model failed on this request: {type(e).__name__}"))
 
     def _answer(self, jobs: list[Job], top_k: int) -> None:
-        requests = [Request(f"request-{n}", q, data=n) for n, job in enumerate(jobs) for q in job.questions]
+        requests = [Request(f"request-{n}", q, data=n, choices=job.choices) for n, job in enumerate(jobs) for q in job.questions]
         images = {f"request-{n}": job.image for n, job in enumerate(jobs)}
         answered = answer_window(self.engine, requests, images, top_k, self.batch_size)  # a bad image or question fails alone
         for n, job in enumerate(jobs):

@@ -121,14 +121,17 @@ class RemoteEngine:
             self._sent.popitem(last=False)
         return ids
 
-    def answer(self, ids: list[str], questions: list[str], image_index: list[int] | None = None, top_k: int = 1, explain: bool = False) -> list[Answer]:
+    def answer(self, ids: list[str], questions: list[str], image_index: list[int] | None = None, top_k: int = 1, explain: bool = False,
+               choices: list | None = None) -> list[Answer]:
         """The same call, made on the server in this run's session: the answers a local run gives."""
         if explain:
             require(self, "explain")
         index = image_index if image_index is not None else [0] * len(questions)
+        among = choices or [None] * len(questions)
         answers = []
         for start in range(0, len(questions), self.max_questions):  # a --batch-size above the server's limit
-            part = (ids, questions[start : start + self.max_questions], index[start : start + self.max_questions], top_k)
+            end = start + self.max_questions
+            part = (ids, questions[start:end], index[start:end], top_k, among[start:end])
             try:
                 answers += self._answered(*part)
             except Dropped:  # the server dropped this encoding since (idle, or more recent ones): encode again, ask again
@@ -152,8 +155,10 @@ class RemoteEngine:
                 body["ids"] = ids
             self._request("POST", "/v1/encode", self._with_model(body))
 
-    def _answered(self, ids: list[str], questions: list[str], index: list[int], top_k: int) -> list[Answer]:
+    def _answered(self, ids: list[str], questions: list[str], index: list[int], top_k: int, choices: list) -> list[Answer]:
         body = {"ids": ids, "questions": questions, "image_index": index, "top_k": top_k, "session": self.session}
+        if any(choices):
+            body["choices"] = [list(c) if c else None for c in choices]
         if self.generation is not None:
             body["generation"] = self.generation
         document = self._request("POST", "/v1/answer", self._with_model(body))

@@ -25,6 +25,7 @@ class AskBody(BaseModel):
     questions: list[str] = Field(description="Questions about the image, answered in order.")
     model: str | None = Field(None, description="A served model; default: the first given to `vqa serve`.")
     top_k: int = Field(1, ge=1, description="How many ranked answers each answer's top_k holds.")
+    choices: list[str] | None = Field(None, description="Answer among these; each score is a probability over the set.")
 
 
 class EncodeBody(BaseModel):
@@ -40,6 +41,7 @@ class AnswerBody(BaseModel):
     image_index: list[int] = Field(description="For each question, its image's place in ids.")
     top_k: int = Field(1, ge=1)
     generation: dict[str, Any] | None = Field(None, description="For a model that generates: the CLI's --instruction, --max-tokens, --temperature, --seed.")
+    choices: list[list[str] | None] | None = Field(None, description="For each question, the choices to answer among, or null.")
     model: str | None = None
     session: str = Field(description="The CLI run these calls belong to.")
 

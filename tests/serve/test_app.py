@@ -260,3 +260,12 @@ def test_an_idle_session_is_dropped_and_the_client_sends_its_images_again(small_
     assert stale.status_code == 409  # dropped for idleness
     [after] = engine.answer(ids, ["what color is the circle?"])
     assert (after.answer, after.score) == (before.answer, before.score)
+
+
+def test_ask_answers_among_choices(server, scene_png):
+    url, _ = server
+    body = {"image": b64(scene_png), "questions": ["what color is the circle?"], "choices": ["blue", "red"]}
+    answer = httpx.post(f"{url}/v1/ask", json=body).json()["answers"][0]
+    assert answer["answer"] in ("red", "blue") and sum(r["score"] for r in answer["top_k"]) == pytest.approx(1, abs=1e-4)
+    bad = httpx.post(f"{url}/v1/ask", json={**body, "choices": ["red", "mauve"]})
+    assert bad.status_code == 400 and "'mauve'" in bad.json()["error"]["message"]

@@ -154,3 +154,16 @@ def test_generation_options_reach_the_server_and_give_the_local_answers(vlm_serv
 def test_generation_options_for_a_served_classifier_are_a_usage_error(server, tiny_bundle, scene_png):
     result = run("ask", "-m", tiny_bundle, scene_png, "what?", "--max-tokens", "3", server=server[0])
     assert result.returncode == 2 and "cannot take --instruction" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_choices_through_the_server_give_the_local_records(server, tiny_bundle, scene_png, tmp_path):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps(row) + "\n" for row in [
+        {"image": str(scene_png), "question": "what color is the circle?", "choices": "red|blue"},
+        {"image": str(scene_png), "question": "is there a red square?"},
+        {"image": str(scene_png), "question": "is there a red square?", "choices": ["yes", "not-an-answer"]},
+    ]))
+    args = ["batch", rows, "-m", tiny_bundle, "--choices", "yes,no"]
+    local, remote = run(*args), run(*args, server=server[0])
+    assert local.returncode == remote.returncode == 1  # the unknown choice fails its row, on both
+    assert remote.stdout == local.stdout and "'not-an-answer'" in remote.stdout

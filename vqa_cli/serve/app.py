@@ -338,7 +338,7 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(VQAError)
     async def user_error(request, e: VQAError):
-        return error_response(400, str(e))
+        return error_response(400, str(e), code="vqa_error")  # what a local run would say, word for word
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request, e: RequestValidationError):

@@ -192,9 +192,11 @@ class RemoteEngine:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 raw = response.read()
         except urllib.error.HTTPError as e:
-            message = _message(e)
+            message, code = _message(e)
             if e.code == 409:
                 raise Dropped(message) from None
+            if code == "vqa_error":  # the model's own error for this input: as a local run words it
+                raise InputError(message) from None
             raise ServerError(f"the vqa server at {self.url} refused: {message}") from None
         except (urllib.error.URLError, OSError, ValueError) as e:
             reason = getattr(e, "reason", e)
@@ -208,8 +210,10 @@ class RemoteEngine:
         return document
 
 
-def _message(error) -> str:
+def _message(error) -> tuple[str, str | None]:
+    """An error response's (message, code)."""
     try:
-        return json.loads(error.read())["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        return f"HTTP {error.code}"
+        document = json.loads(error.read())["error"]
+        return str(document["message"]), document.get("code")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return f"HTTP {error.code}", None

@@ -37,7 +37,8 @@ QUERIES = [(None, c, s) for c, s in [
 
 
 def question(size, color, shape) -> str:
-    return f"is there a {size + ' ' if size else ''}{color} {shape}?"
+    words = f"{size + ' ' if size else ''}{color} {shape}"
+    return f"is there {'an' if words[0] in 'aeiou' else 'a'} {words}?"
 
 
 def holds(scene, size, color, shape) -> bool:

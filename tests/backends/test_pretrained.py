@@ -123,3 +123,47 @@ def test_blip_takes_generation_options_but_no_instruction(tiny_blip, scene_png):
     assert sampled[0] == sampled[1]
     refused = run("ask", "-m", str(tiny_blip), str(scene_png), "what is it?", "--instruction", "Be brief.")
     assert refused.exit_code == 2 and "takes no --instruction" in refused.stderr
+
+
+def test_blip_choices_are_the_probability_of_each_choice_then_the_end_by_hand(tiny_blip, scene_png):
+    import math
+
+    import torch
+
+    from vqa_cli.backends.registry import load_engine
+    from vqa_cli.io.media import load_media
+
+    engine = load_engine(str(tiny_blip), "cpu", torch.float32)
+    image, question, choices = load_media(str(scene_png)), "what color is the circle?", ("red", "blue", "light green")
+    [answer] = engine.answer(engine.encode_images([image]), [question], choices=[choices])
+    model, tokenizer = engine.model, engine.processor.tokenizer
+    inputs = engine.processor(images=image, text=question, return_tensors="pt")
+    cfg = model.config.text_config
+    products = {}
+    with torch.no_grad():
+        image_embeds = model.vision_model(pixel_values=inputs["pixel_values"])[0]
+        question_embeds = model.text_encoder(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                                             encoder_hidden_states=image_embeds)[0]
+        for choice in choices:
+            ids = [model.decoder_start_token_id, *tokenizer.encode(choice, add_special_tokens=False), cfg.sep_token_id]
+            logits = model.text_decoder(input_ids=torch.tensor([ids]), encoder_hidden_states=question_embeds).logits[0]
+            products[choice] = math.exp(sum(logits[k].log_softmax(-1)[t].item() for k, t in enumerate(ids[1:])))
+    total = sum(products.values())
+    assert {r["answer"]: r["score"] for r in answer.top_k} == pytest.approx({c: p / total for c, p in products.items()}, rel=1e-4)
+
+
+def test_vilt_choices_are_their_sigmoids_divided_by_their_sum(tiny_vilt, scene_png):
+    import torch
+
+    from vqa_cli.backends.registry import load_engine
+    from vqa_cli.io.media import load_media
+
+    engine = load_engine(str(tiny_vilt), "cpu", torch.float32)
+    labels = [engine.model.config.id2label[i] for i in range(3)]
+    image = load_media(str(scene_png))
+    [answer] = engine.answer(engine.encode_images([image]), ["what?"], choices=[tuple(labels)])
+    inputs = engine.processor(images=image, text="what?", return_tensors="pt")
+    with torch.no_grad():
+        sigmoids = engine.model(**inputs).logits[0, :3].sigmoid()
+    expected = {label: (s / sigmoids.sum()).item() for label, s in zip(labels, sigmoids)}
+    assert {r["answer"]: r["score"] for r in answer.top_k} == pytest.approx(expected, rel=1e-4)

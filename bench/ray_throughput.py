@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vqa_cli.distributed.ray_data import RayOptions, _import_ray, run as run_ray  # noqa: E402
+from vqa_cli.distributed.ray_actors import RayOptions, _import_ray, run as run_ray  # noqa: E402
 from vqa_cli.run.batch import BatchOptions, run as run_local  # noqa: E402
 from vqa_cli.shapes.synth import synthesize  # noqa: E402
 from vqa_cli.backends.registry import load_engine  # noqa: E402

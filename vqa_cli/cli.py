@@ -235,7 +235,7 @@ def batch(
     device: DeviceOption = None,
     dtype: DtypeOption = "auto",
     server: ServerOption = None,
-    engine: Annotated[BatchEngine, typer.Option("--engine", help="local: this process. ray: a pool of Ray Data actors (pip install 'vqa-cli[ray]').")] = BatchEngine.local,
+    engine: Annotated[BatchEngine, typer.Option("--engine", help="local: this process. ray: a pool of Ray actors (pip install 'vqa-cli[ray]').")] = BatchEngine.local,
     ray_address: Annotated[
         Optional[str], typer.Option("--ray-address", envvar="RAY_ADDRESS", help="With --engine ray: join this cluster ('auto': the running one). Default: a local instance.")
     ] = None,
@@ -253,7 +253,7 @@ def batch(
     """Answer every row of INPUT; one record per row, in input order.
 
     Exit code 0 when every row was answered, 1 when any row failed (its record has "error").
-    With --engine ray the rows are answered by a pool of Ray Data actors, locally or on a
+    With --engine ray the rows are answered by a pool of Ray actors, locally or on a
     cluster, and the records are the same, in the same order.
     """
     ray_options = dict(address=ray_address, workers=workers, cpus_per_worker=cpus_per_worker,
@@ -284,7 +284,7 @@ def _batch_runner(engine: BatchEngine, model: str, device, dtype: str, server, s
     if engine == BatchEngine.ray:
         if shard or server:
             raise UsageError(f"{'--shard' if shard else '--server'} does not go with --engine ray: Ray shares the rows out itself")
-        from .distributed.ray_data import RayOptions, run as run_ray
+        from .distributed.ray_actors import RayOptions, run as run_ray
 
         ray_opts = RayOptions(**ray_options, generation=generation)
         return lambda opts, write, advance: run_ray(model, device, dtype, opts, ray_opts, write, advance)

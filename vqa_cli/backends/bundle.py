@@ -21,6 +21,7 @@ from ..store.bundle import Bundle
 from .base import Answer, DeviceEngine, chosen, ranked_answers, vocabulary_indices
 
 FAST_ENCODER_BATCH = 8  # images in one call that make tracing the CNN for inference pay (batch runs, not `vqa ask`)
+QUESTION_BATCH = 16  # the one batch shape questions are encoded in (see BundleEngine._encode_questions)
 QUESTION_CACHE_BYTES = 256 * 2**20  # the question cache's ceiling, counted on its tensors; VQA_QUESTION_CACHE_MB overrides it
 
 
@@ -101,14 +102,37 @@ class BundleEngine(DeviceEngine):
         """PIL RGB images -> ImageEmbeds for all of them, in one forward pass.
 
         The first call with FAST_ENCODER_BATCH or more images (a batch run) traces the image
-        encoder for inference first (model/encoders.ImageEncoder.optimize_for_inference)."""
+        encoder for inference first (model/encoders.ImageEncoder.optimize_for_inference); from
+        then on calls with that many images run traced, and smaller ones eagerly, as before."""
         pixels = self.bundle.preprocessing.pixels(images).to(self.device, self.dtype)  # PIL images or prepared pixels
         encoder = self.model.image_encoder
         if self._trace and not encoder.optimized and len(images) >= FAST_ENCODER_BATCH:
             with self._lock:
                 if not encoder.optimized:
-                    encoder.optimize_for_inference(pixels)
+                    encoder.optimize_for_inference(pixels, min_batch=FAST_ENCODER_BATCH)
         return self.model.encode_image(pixels)
+
+    def _encode_questions(self, questions: list[str]) -> dict[str, torch.Tensor]:
+        """{question: its (T, D) features}, each the same whatever other questions are encoded with it.
+
+        Matrix products give results that depend, in their last bits, on the batch's shape. So
+        questions are encoded in batches of one shape only: QUESTION_BATCH rows of the same token
+        length, with no padding (a short batch repeats its last question). A question's features
+        then depend on the question alone, in every process: a Ray run gives the same records
+        whatever its number of workers, and a server the same as a local run."""
+        tokens = self.bundle.preprocessing.tokenize(self.bundle.tokenizer, questions).to(self.device)
+        lengths = tokens["attention_mask"].sum(1).tolist()
+        by_length: dict[int, list[int]] = {}
+        for i, n in enumerate(lengths):
+            by_length.setdefault(n, []).append(i)
+        fresh = {}
+        for n, members in by_length.items():
+            for start in range(0, len(members), QUESTION_BATCH):
+                rows = members[start : start + QUESTION_BATCH]
+                full = rows + rows[-1:] * (QUESTION_BATCH - len(rows))  # (QUESTION_BATCH,)
+                features = self.model.encode_text(tokens["input_ids"][full, :n], tokens["attention_mask"][full, :n])  # (QB, n, D)
+                fresh.update({questions[i]: features[k].clone() for k, i in enumerate(rows)})
+        return fresh
 
     @torch.inference_mode()
     def question_features(self, questions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,10 +143,7 @@ class BundleEngine(DeviceEngine):
                 self._questions.move_to_end(q)
         new = [q for q in dict.fromkeys(questions) if q not in known]
         if new:
-            tokens = self.bundle.preprocessing.tokenize(self.bundle.tokenizer, new).to(self.device)
-            features = self.model.encode_text(tokens["input_ids"], tokens["attention_mask"])  # (Bn, Tn, D)
-            lengths = tokens["attention_mask"].sum(1).tolist()
-            fresh = {q: features[i, :n].clone() for i, (q, n) in enumerate(zip(new, lengths))}
+            fresh = self._encode_questions(new)
             known.update(fresh)
             with self._lock:
                 for question, tensor in fresh.items():

@@ -1,1 +1,1 @@
-"""Scale-out engines for `vqa batch`: Ray Data (`--engine ray`). Each runs the same answering path."""
+"""Scale-out engines for `vqa batch`: a Ray actor pool (`--engine ray`). Each runs the same answering path."""

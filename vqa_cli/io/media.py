@@ -50,6 +50,15 @@ def image_sources(sources: list[str], stdin=None) -> Iterator[str]:
             yield source
 
 
+def input_folder(source: str) -> str:
+    """Where relative image paths in an input file point: its folder, or its URI's "folder"; stdin: here."""
+    if source == "-":
+        return str(Path.cwd())
+    if is_uri(source):
+        return source.rsplit("/", 1)[0] + "/"
+    return str(Path(source).parent)
+
+
 def is_uri(name: str) -> bool:
     """s3://bucket/key, gs://..., file:///..., memory://...: opened through fsspec, never joined to a root."""
     return re.match(r"[a-zA-Z][a-zA-Z0-9+.-]+://", name) is not None

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator, TextIO
 
 from ..errors import InputError
+from .media import is_uri
 
 @dataclass
 class BadRow:
@@ -42,6 +43,8 @@ def _open_text(path: str, newline: str = "") -> io.TextIOBase:
     newline "" lets csv see every line ending; JSONL lines end at "\n" alone (a JSON line may hold a raw "\r")."""
     if path == "-":
         return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape", newline=newline)
+    if is_uri(path):
+        return _open_uri(path, newline)
     try:
         return open(path, encoding="utf-8-sig", errors="surrogateescape", newline=newline)  # utf-8-sig drops a BOM
     except FileNotFoundError:
@@ -50,6 +53,19 @@ def _open_text(path: str, newline: str = "") -> io.TextIOBase:
         raise InputError(f"cannot read {path}: it is a directory") from None
     except OSError as e:
         raise InputError(f"cannot read {path}: {e.strerror}") from None
+
+
+def _open_uri(uri: str, newline: str) -> io.TextIOBase:
+    """An input file behind a URI (s3://, gs://, file://, ...), streamed through fsspec."""
+    import fsspec
+
+    try:
+        binary = fsspec.open(uri, "rb").open()
+    except FileNotFoundError:
+        raise InputError(f"input file not found: {uri}") from None
+    except Exception as e:  # an unknown protocol, a missing fsspec backend (s3fs, gcsfs), I/O
+        raise InputError(f"cannot read {uri}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline=newline)
 
 
 def _clean(row: dict, where: str) -> dict | BadRow:

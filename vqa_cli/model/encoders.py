@@ -52,6 +52,7 @@ class ImageEncoder(nn.Module):
         self.width = feature_width(getattr(model, "config"))
         self._inference: tuple = ()  # (the traced, frozen encoder,) once optimize_for_inference kept one
         self.optimized = False  # optimize_for_inference has run (whether or not it kept the result)
+        self.min_batch = 1  # batches smaller than this run eagerly, traced or not
 
     @property
     def traced(self) -> bool:
@@ -60,7 +61,7 @@ class ImageEncoder(nn.Module):
 
     def forward(self, pixel_values: Tensor) -> tuple[Tensor, tuple[int, int] | None]:
         """(B, 3, S, S) -> tokens (B, T, C) and the (h, w) grid of the last h*w tokens."""
-        if self._inference and not torch.is_grad_enabled() and not self.training:
+        if self._inference and pixel_values.shape[0] >= self.min_batch and not torch.is_grad_enabled() and not self.training:
             hidden = self._inference[0](pixel_values)
         else:
             hidden = self.model(pixel_values=pixel_values).last_hidden_state
@@ -71,13 +72,15 @@ class ImageEncoder(nn.Module):
 
 
     @torch.no_grad()
-    def optimize_for_inference(self, example: Tensor, tolerance: float = 1e-4) -> bool:
+    def optimize_for_inference(self, example: Tensor, tolerance: float = 1e-4, min_batch: int = 1) -> bool:
         """Trace and freeze the encoder for CPU inference (TorchScript): batch norm folded into the
         convolutions, oneDNN weights packed once with the ReLUs fused, instead of reordered on every call.
 
         Kept only when it gives the eager encoder's features on `example` (B, 3, S, S) to within
         `tolerance` (relative to their scale); otherwise, or when tracing fails, the eager encoder stays.
-        Gradients (--explain, training) always run through the eager encoder.
+        Gradients (--explain, training) always run through the eager encoder, and so do batches
+        under `min_batch`: which path a batch takes depends on its size alone, never on the calls
+        before it, so the same batch gives the same features in every process.
         """
         import warnings
 
@@ -96,6 +99,7 @@ class ImageEncoder(nn.Module):
         self.model.train(was_training)
         self._inference = (frozen,) if close else ()
         self.optimized = True
+        self.min_batch = min_batch
         return close
 
 

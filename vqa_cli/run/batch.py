@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 
 from ..backends.base import check_question, parse_choices
 from ..errors import InputError, UsageError, VQAError
-from ..io.media import image_path
+from ..io.media import image_path, input_folder
 from ..io.records import WRITERS, BadRow, answered_ids, read_rows
 from .stream import WINDOW, Request, answer_stream
 
@@ -184,7 +184,7 @@ def finish(request: Request, answer, opts: BatchOptions) -> dict:
 
 def requests_of(opts: BatchOptions) -> Iterator[Request]:
     """The rows as requests for the answering stream, image paths resolved against the input's folder or --image-root."""
-    root = opts.image_root or (Path.cwd() if opts.input == "-" else Path(opts.input).parent)
+    root = opts.image_root or input_folder(opts.input)
     for row in rows_of(opts):
         yield Request(image_path(row.image, root) if row.image else "", row.question, row.error, row, row.choices)
 

@@ -7,11 +7,10 @@ each image once and never holds the whole file; only running totals are kept.
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import InputError
-from ..io.media import image_path
+from ..io.media import image_path, input_folder
 from ..io.records import read_rows
 from .metrics import gold_answers, soft_accuracy
 from .stream import Request, answer_stream
@@ -19,7 +18,7 @@ from .stream import Request, answer_stream
 
 def labelled_requests(data: str) -> Iterator[Request]:
     """Each row as a request carrying (gold answers, family); a row without a gold answer is an error."""
-    root = Path(data).parent if data != "-" else Path.cwd()
+    root = input_folder(data)
     for number, row in enumerate(read_rows(data), start=1):
         gold = gold_answers(row)
         if not gold:

@@ -1,42 +1,43 @@
-"""`vqa batch --engine ray`: the same answering path, on a pool of Ray Data actors.
+"""`vqa batch --engine ray`: the same answering path, on a pool of Ray actors.
 
-    driver:  the input's rows, exactly as a local run reads them (run/batch.requests_of:
-             the same ids, skipped ids, bad rows and resolved paths), in windows of WINDOW
-             rows; one dataset item per window
-    actors:  each loads the engine once (Answerer.__init__), then answers a window per call
-             with run/stream.answer_window, as a local run does: each image encoded once,
-             questions fused in batches; bad rows become error records there, so no
-             exception leaves an actor and aborts the dataset
-    driver:  records back in input order (preserve_order), written and flushed as they come
+    driver:  the input's rows, read lazily exactly as a local run reads them
+             (run/batch.requests_of: the same ids, skipped ids, bad rows and resolved
+             paths), in windows of WINDOW rows; at most two windows per actor in flight,
+             so the driver's memory does not grow with the input
+    actors:  created before the first window is sent, so each loads the engine
+             (Answerer.__init__) while the driver reads; then each answers a window per
+             call with run/stream.answer_window, as a local run does: each image encoded
+             once, questions fused in batches; bad rows become error records there, so no
+             exception leaves an actor
+    driver:  records back in input order (window k is answered by actor k mod N and
+             collected in order), written and flushed as they come
 
-A killed actor is restarted by Ray and its window retried (Ray Data's actor defaults:
-max_restarts=-1, max_task_retries=-1); a window's records reach the driver once, whole.
-A run that makes no progress for `stall_timeout` seconds fails with a message instead of
-hanging: on a small machine, actors that hold every CPU can starve Ray Data (ray#44687),
-so the default pool leaves one CPU free.
+A killed actor is restarted by Ray and its calls retried (max_restarts=-1,
+max_task_retries=-1); a window's records reach the driver once, whole. A run that makes
+no progress for `stall_timeout` seconds fails with a message instead of hanging.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import queue
 import sys
 import tempfile
-import threading
 import time
+from collections import deque
 from contextlib import contextmanager
+from itertools import chain, islice
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
 from ..backends.base import Generation, configure
 from ..errors import InputError, VQAError
-from ..io.media import is_uri, load_media
+from ..io.media import input_folder, is_uri, load_media
 from ..run.batch import BatchOptions, Row, Summary, finish, requests_of
 from ..run.stream import Request, answer_window, decode_window, windows
 
-INSTALL = "--engine ray needs Ray Data: pip install 'vqa-cli[ray]'"
+INSTALL = "--engine ray needs Ray: pip install 'vqa-cli[ray]'"
 
 
 @dataclass
@@ -50,7 +51,7 @@ class RayOptions:
 
 
 class Answerer:
-    """One Ray Data actor: the engine, loaded once, answering a window of rows per call."""
+    """One Ray actor: the engine, loaded once, answering a window of rows per call."""
 
     def __init__(self, model: str, device: str | None, dtype: str, opts: BatchOptions, threads: int, generation: Generation):
         import torch
@@ -61,14 +62,11 @@ class Answerer:
         self.engine = configure(load_engine(model, device, dtype), generation)
         self.opts = opts
 
-    def __call__(self, batch: dict) -> dict:
-        return {"records": [self.answer(window) for window in batch["window"]]}
-
     def answer(self, window: str) -> str:
         """A window of rows (JSON) -> its records (JSON), in order; never raises."""
         requests = [request_from(item) for item in json.loads(window)]
         try:
-            images = decode_window(requests, load_media)
+            images = decode_window(requests, lambda source: self.engine.prepare(load_media(source)))  # as a local run
             answered = answer_window(self.engine, requests, images, self.opts.top_k or 1, self.opts.batch_size)
         except Exception as e:  # a failure of the model itself: every row of the window is an error record
             message = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -103,18 +101,19 @@ def run(
     summary = Summary()
     started = time.perf_counter()
     opts, model = for_workers(opts, model)
-    items = [{"window": json.dumps([request_item(r) for r in window])} for window in windows(requests_of(opts), opts.window)]
-    if not items:
+    source = (json.dumps([request_item(r) for r in window]) for window in windows(requests_of(opts), opts.window))
+    first = next(source, None)  # read lazily: the driver never holds the input, only the windows in flight
+    if first is None:
         return summary
     ray = _import_ray()
     log = Path(tempfile.gettempdir()) / f"vqa-ray-{os.getpid()}.log"
     try:
         with logs_aside(log):
-            workers = min(connect(ray, ray_opts, report), len(items))
+            workers = connect(ray, ray_opts, report)
             actor_opts = replace(opts, skip_ids=frozenset())  # what the actors need: not the ids a resume skips
-            dataset = answered_dataset(ray, items, model, device, dtype, actor_opts, ray_opts, workers)
-            for row in _with_timeout(dataset.iter_rows(), ray_opts.stall_timeout):
-                records = json.loads(row["records"])
+            actors = start_actors(ray, model, device, dtype, actor_opts, ray_opts, workers)  # they load while the driver reads
+            for records in answered_windows(ray, actors, chain([first], source), ray_opts.stall_timeout):
+                records = json.loads(records)
                 if summary.emit(records, write, opts.fail_fast):
                     break
                 advance(len(records))
@@ -153,7 +152,8 @@ def logs_aside(path: Path):
 def for_workers(opts: BatchOptions, model: str) -> tuple[BatchOptions, str]:
     """Local paths made absolute, so an actor finds the images and a bundle folder wherever it starts."""
     if not opts.image_root:
-        opts = replace(opts, image_root=str((Path.cwd() if opts.input == "-" else Path(opts.input).parent).resolve()))
+        folder = input_folder(opts.input)
+        opts = replace(opts, image_root=folder if is_uri(folder) else str(Path(folder).resolve()))
     elif not is_uri(opts.image_root):
         opts = replace(opts, image_root=str(Path(opts.image_root).resolve()))
     folder = Path(model).expanduser()
@@ -165,14 +165,12 @@ def _import_ray():
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         import ray
-        import ray.data  # noqa: F401
     except ImportError:
         raise InputError(INSTALL) from None
     import logging
     import warnings
 
-    for name in ("ray", "ray.data"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    logging.getLogger("ray").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module=r"ray\..*")
     return ray
 
@@ -187,17 +185,15 @@ def connect(ray, opts: RayOptions, report: Callable[[str], None]) -> int:
         cpus = ray.cluster_resources().get("CPU", 0)
     else:
         cpus = os.cpu_count() or 1
-        if opts.workers and need > cpus - 1:
-            # Actors that take every CPU leave none for Ray Data's own tasks, and it stalls. The
-            # instance counts one CPU more than the pool needs; the OS shares the real cores.
-            report(f"vqa: warning: {opts.workers} workers x {opts.cpus_per_worker:g} CPUs leave no CPU free on this "
-                   f"{cpus}-core machine; the cores will be shared")
-            cpus = need + 1
+        if need > cpus:  # the instance counts the CPUs the pool asks for; the OS shares the real cores
+            report(f"vqa: warning: {opts.workers} workers x {opts.cpus_per_worker:g} CPUs are more than this "
+                   f"{cpus}-core machine has; the cores will be shared")
+            cpus = need
         _init(ray, "cannot start a local Ray instance", address="local", num_cpus=cpus, **settings)
-    workers = opts.workers or max(1, int((cpus - 1) // opts.cpus_per_worker))
-    if opts.workers and address and workers * opts.cpus_per_worker > cpus - 1:
-        report(f"vqa: warning: {workers} workers x {opts.cpus_per_worker:g} CPUs take every CPU of the cluster "
-               f"({cpus:g}); Ray Data may stall")
+    workers = opts.workers or max(1, int((cpus - 1) // opts.cpus_per_worker))  # by default a CPU is left for the driver
+    if address and workers * opts.cpus_per_worker > cpus:
+        report(f"vqa: warning: {workers} workers x {opts.cpus_per_worker:g} CPUs are more than the cluster has "
+               f"({cpus:g}); the ones that do not fit wait, and the run may stall")
     return workers
 
 
@@ -208,51 +204,44 @@ def _init(ray, failure: str, **settings) -> None:
         raise VQAError(f"{failure}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
 
-def answered_dataset(ray, items: list[dict], model, device, dtype, opts: BatchOptions, ray_opts: RayOptions, workers: int):
-    """The windows as a dataset, mapped by a pool of `workers` Answerer actors, order kept."""
-    from ray.data import ActorPoolStrategy, DataContext
+def start_actors(ray, model, device, dtype, opts: BatchOptions, ray_opts: RayOptions, workers: int) -> list:
+    """`workers` Answerer actors, created now so that each loads its model while the driver reads.
 
-    context = DataContext.get_current()
-    context.execution_options.preserve_order = True
-    context.enable_progress_bars = False  # vqa draws its own, on stderr, only on a terminal
-    context.print_on_execution_start = False
-    threads = max(1, int(ray_opts.cpus_per_worker))
-    return ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-        Answerer,
-        fn_constructor_kwargs=dict(model=model, device=device, dtype=dtype, opts=opts, threads=threads, generation=ray_opts.generation),
-        compute=ActorPoolStrategy(size=workers),
-        batch_size=1,
-        num_cpus=ray_opts.cpus_per_worker,
-        num_gpus=ray_opts.gpus_per_worker or None,
+    Ray restarts an actor that dies and retries its calls (max_restarts, max_task_retries), so
+    a killed actor's windows are answered once all the same."""
+    remote = ray.remote(Answerer).options(
+        num_cpus=ray_opts.cpus_per_worker, num_gpus=ray_opts.gpus_per_worker, max_restarts=-1, max_task_retries=-1,
     )
+    threads = max(1, int(ray_opts.cpus_per_worker))
+    return [remote.remote(model, device, dtype, opts, threads, ray_opts.generation) for _ in range(workers)]
 
 
-_END = object()
+def answered_windows(ray, actors: list, windows: Iterator[str], timeout: float, ahead: int = 2) -> Iterator[str]:
+    """Each window's records (JSON), in input order. Window k goes to actor k mod N, and at most
+    `ahead` windows per actor are in flight, so the driver reads only that far ahead of the answers."""
+    from ray.exceptions import GetTimeoutError
 
-
-def _with_timeout(rows: Iterator, timeout: float) -> Iterator:
-    """The rows of a Ray iterator, failing with a clear message when none arrives for `timeout` seconds."""
-    q: queue.Queue = queue.Queue(maxsize=4)
-
-    def pump():
+    in_flight: deque = deque()
+    source = iter(windows)
+    for k, window in enumerate(islice(source, ahead * len(actors))):
+        in_flight.append(actors[k % len(actors)].answer.remote(window))
+    k = len(in_flight)
+    while in_flight:
         try:
-            for row in rows:
-                q.put(row)
-            q.put(_END)
-        except BaseException as e:  # handed to the caller's thread
-            q.put(e)
-
-    threading.Thread(target=pump, name="vqa-ray-results", daemon=True).start()
-    while True:
-        try:
-            item = q.get(timeout=timeout)
-        except queue.Empty:
+            records = ray.get(in_flight.popleft(), timeout=timeout)
+        except GetTimeoutError:
             raise VQAError(
-                f"Ray made no progress for {timeout:g} s: the workers may hold every CPU, leaving none for Ray Data "
-                "(try fewer --workers or --cpus-per-worker, or a larger --stall-timeout)"
+                f"Ray made no progress for {timeout:g} s: the workers may be waiting for CPUs or GPUs the cluster "
+                "does not have (try fewer --workers or --cpus-per-worker, or a larger --stall-timeout)"
             ) from None
-        if item is _END:
-            return
-        if isinstance(item, BaseException):
-            raise VQAError(f"the Ray run failed: {str(item).splitlines()[0] if str(item) else type(item).__name__}") from None
-        yield item
+        except Exception as e:  # noqa: BLE001 - an actor that cannot start (its model fails to load), or Ray itself
+            raise VQAError(f"the Ray run failed: {_first_line(e)}") from None
+        window = next(source, None)
+        if window is not None:
+            in_flight.append(actors[k % len(actors)].answer.remote(window))
+            k += 1
+        yield records
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

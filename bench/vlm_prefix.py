@@ -20,6 +20,7 @@ Both give the same tokens (tests/backends/test_generative.py checks that on tiny
 from __future__ import annotations
 
 import argparse
+import copy
 import resource
 import statistics
 import sys
@@ -67,9 +68,13 @@ def measure_vlm(tiles: int, questions: list[str], tokens: int, repeats: int) -> 
     image = load_media(str(ROOT / "samples" / "scene_1.png")).resize((side, side))
     image_tokens = engine.inputs(image, "x")["input_ids"].eq(engine.model.config.image_token_id).sum().item()
 
+    forgetful = copy.copy(engine.processor)
+    forgetful.image_processor = engine.processor.image_processor.inner  # a plain loop preprocesses the image every time
+
     def plain():
         for question in questions:
-            inputs = engine.inputs(image, f"Answer the question using a single word or phrase.\n{question}")
+            text = forgetful.apply_chat_template(engine.prompt(question), add_generation_prompt=True, tokenize=False)
+            inputs = forgetful(text=[text], images=[[image]], return_tensors="pt")
             with torch.inference_mode():
                 engine.model.generate(**inputs, max_new_tokens=tokens, do_sample=False)
 

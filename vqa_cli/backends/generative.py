@@ -25,8 +25,8 @@ from typing import Any, Iterator
 
 import torch
 
-from .base import Answer, DeviceEngine, Generation, chosen, score
-from .pretrained import check_safetensors
+from .base import Answer, Generation, chosen, score
+from .pretrained import CheckpointEngine, open_checkpoint
 from ..errors import ModelError
 
 DEFAULT_INSTRUCTION = "Answer the question using a single word or phrase."
@@ -43,15 +43,15 @@ class Prefix:
     rope_deltas: Any = None  # Qwen-VL keeps M-RoPE offsets on the model, computed with the image
 
 
-class VisionLanguageEngine(DeviceEngine):
+class VisionLanguageEngine(CheckpointEngine):
     kind = "vision-language"
     capabilities = frozenset({"generate"})
     why_not = {"explain": "maps are drawn for vqa bundles only; a generative model's attention is not drawn yet"}
 
     def __init__(self, model, processor, folder: Path, reference: str, device: str, dtype):
-        super().__init__(device, dtype)
+        super().__init__(folder, reference, device, dtype)
+        processor.image_processor = RememberedImages(processor.image_processor)  # each question reuses its image's pixels
         self.model, self.processor = model, processor
-        self.folder, self.reference = folder, reference
         self.generation = Generation()
         self.lock = threading.RLock()  # one generation at a time: Qwen-VL keeps per-request state on the model
 
@@ -63,28 +63,14 @@ class VisionLanguageEngine(DeviceEngine):
     def load(cls, folder: Path, reference: str, device: str, dtype) -> "VisionLanguageEngine":
         from transformers import AutoModelForImageTextToText
 
-        from ..store.hub import quiet_transformers, refuse_remote_code
-
-        quiet_transformers()
-        refuse_remote_code(folder, reference)
-        check_safetensors(folder, reference)
-        try:
-            model = AutoModelForImageTextToText.from_pretrained(folder, use_safetensors=True, trust_remote_code=False, dtype=dtype)
-            processor = load_processor(folder)
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise ModelError(f"cannot load {reference}: {str(e).strip().splitlines()[0]}") from None
+        model, processor = open_checkpoint(folder, reference, lambda: (
+            AutoModelForImageTextToText.from_pretrained(folder, use_safetensors=True, trust_remote_code=False, dtype=dtype),
+            load_processor(folder),
+        ))
         return cls(model.eval().to(device), processor, folder, reference, device, dtype)
 
     def configure(self, generation: Generation) -> None:
         self.generation = generation
-
-    @property
-    def name(self) -> str:
-        return self.reference
-
-    @property
-    def model_info(self) -> dict:
-        return {"name": self.reference, "kind": self.kind, "path": str(self.folder)}
 
     def encode_images(self, images: list) -> list[Prefix]:
         """One Prefix per image; each is prefilled when the first question about it arrives,
@@ -234,6 +220,39 @@ class Finished:
     completion_tokens: int
 
 
+class RememberedImages:
+    """An image processor that remembers its last few results, by the identity of the images given.
+
+    Every question's prompt goes through the processor with its image (the image's tokens in the
+    text depend on it); the image's resizing, tiling and normalising is then done once per image,
+    not once per question. A copy is returned each time: processors pop keys from it."""
+
+    KEEP = 4
+
+    def __init__(self, inner):
+        self.inner = inner
+        self._results: list[tuple[object, str, Any]] = []  # (images, settings, result); holding the images keeps their ids
+
+    def __call__(self, images, **settings):
+        key = repr(sorted(settings.items()))
+        for held, held_key, result in self._results:
+            if held_key == key and _same_images(held, images):
+                return copy.copy(result)
+        result = self.inner(images, **settings)
+        self._results = [(images, key, result), *self._results[: self.KEEP - 1]]
+        return copy.copy(result)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def _same_images(a, b) -> bool:
+    """The same image objects in the same nesting (lists of lists of PIL images)."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same_images(x, y) for x, y in zip(a, b))
+    return a is b
+
+
 def _truncated(inputs: dict, length: int) -> dict:
     """The processor's inputs cut to the first `length` tokens (image tensors kept whole)."""
     per_token = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids")
@@ -294,14 +313,22 @@ def _image_only_processor(folder: Path):
     return ImageOnly(image_processor=image_processor, tokenizer=tokenizer, video_processor=None, chat_template=_chat_template(folder, tokenizer))
 
 
-def _processor_class(folder: Path) -> str:
-    for file in ("processor_config.json", "preprocessor_config.json"):
+def _setting(folder: Path, files: tuple[str, ...], key: str):
+    """The first value of `key` in the folder's JSON files, in that order; None when none has it."""
+    for file in files:
         try:
-            name = json.loads((folder / file).read_text(encoding="utf-8")).get("processor_class")
+            value = json.loads((folder / file).read_text(encoding="utf-8")).get(key)
         except (OSError, ValueError, AttributeError):
             continue
-        if name:
-            return str(name)
+        if value:
+            return value
+    return None
+
+
+def _processor_class(folder: Path) -> str:
+    name = _setting(folder, ("processor_config.json", "preprocessor_config.json"), "processor_class")
+    if name:
+        return str(name)
     from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
 
     model_type = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
@@ -314,11 +341,4 @@ def _chat_template(folder: Path, tokenizer) -> str | None:
     """The chat template as a hub folder holds it: chat_template.jinja, chat_template.json, or the tokenizer's."""
     if (folder / "chat_template.jinja").is_file():
         return (folder / "chat_template.jinja").read_text(encoding="utf-8")
-    for file in ("chat_template.json", "processor_config.json"):
-        try:
-            template = json.loads((folder / file).read_text(encoding="utf-8")).get("chat_template")
-        except (OSError, ValueError, AttributeError):
-            continue
-        if template:
-            return template
-    return getattr(tokenizer, "chat_template", None)
+    return _setting(folder, ("chat_template.json", "processor_config.json"), "chat_template") or getattr(tokenizer, "chat_template", None)

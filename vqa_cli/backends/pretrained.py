@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import torch
 
@@ -34,6 +35,7 @@ def check_safetensors(folder: Path, reference: str) -> None:
     raise ModelError(f"no weights found for {reference}: expected model.safetensors in {folder}")
 
 
+T = TypeVar("T")
 MAX_ANSWER_TOKENS = 12  # BLIP's answers are a few words; --max-tokens changes it
 
 
@@ -46,32 +48,28 @@ class PixelState:
     image_embeds: torch.Tensor | None = None  # (Bi, Ti, D), BLIP only
 
 
-class PretrainedEngine(DeviceEngine):
-    """Shared loading and bookkeeping for BLIP and ViLT."""
+def open_checkpoint(folder: Path, reference: str, load: Callable[[], T]) -> T:
+    """What `load()` returns, once the checkpoint is known to run no code of its own and to have
+    safetensors weights; whatever transformers raises while loading becomes one ModelError line."""
+    from ..store.hub import quiet_transformers, refuse_remote_code
+
+    quiet_transformers()
+    refuse_remote_code(folder, reference)
+    check_safetensors(folder, reference)
+    try:
+        return load()
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ModelError(f"cannot load {reference}: {str(e).strip().splitlines()[0]}") from None
+
+
+class CheckpointEngine(DeviceEngine):
+    """An engine over a Hugging Face checkpoint folder, named by the -m value that found it."""
 
     kind = "pretrained"
 
     def __init__(self, folder: Path, reference: str, device: str, dtype):
-        from transformers import AutoModelForVisualQuestionAnswering, AutoProcessor
-
-        from ..store.hub import quiet_transformers, refuse_remote_code
-
-        quiet_transformers()
-        refuse_remote_code(folder, reference)
-        check_safetensors(folder, reference)
-        try:
-            self.model = AutoModelForVisualQuestionAnswering.from_pretrained(folder, use_safetensors=True, trust_remote_code=False)
-            self.processor = AutoProcessor.from_pretrained(folder, trust_remote_code=False)
-        except (OSError, ValueError) as e:
-            raise ModelError(f"cannot load {reference}: {str(e).strip().splitlines()[0]}") from None
-        self.model.eval().to(device=device, dtype=dtype)
         super().__init__(device, dtype)
-        self.reference = reference
-        self.folder = folder
-
-    @classmethod
-    def load(cls, folder: Path, reference: str, device: str, dtype) -> "PretrainedEngine":
-        return cls(folder, reference, device, dtype)
+        self.folder, self.reference = folder, reference
 
     @property
     def name(self) -> str:
@@ -80,6 +78,24 @@ class PretrainedEngine(DeviceEngine):
     @property
     def model_info(self) -> dict:
         return {"name": self.reference, "kind": self.kind, "path": str(self.folder)}
+
+
+class PretrainedEngine(CheckpointEngine):
+    """Shared loading and bookkeeping for BLIP and ViLT."""
+
+    def __init__(self, folder: Path, reference: str, device: str, dtype):
+        from transformers import AutoModelForVisualQuestionAnswering, AutoProcessor
+
+        self.model, self.processor = open_checkpoint(folder, reference, lambda: (
+            AutoModelForVisualQuestionAnswering.from_pretrained(folder, use_safetensors=True, trust_remote_code=False),
+            AutoProcessor.from_pretrained(folder, trust_remote_code=False),
+        ))
+        self.model.eval().to(device=device, dtype=dtype)
+        super().__init__(folder, reference, device, dtype)
+
+    @classmethod
+    def load(cls, folder: Path, reference: str, device: str, dtype) -> "PretrainedEngine":
+        return cls(folder, reference, device, dtype)
 
     def _pixels(self, images: list) -> dict:
         inputs = self.processor.image_processor(images=images, return_tensors="pt")

@@ -102,6 +102,10 @@ ChoicesOption = Annotated[
     Optional[str], typer.Option("--choices", help="Answer among these, comma-separated (\"yes,no\"); scores are probabilities over the set.")
 ]
 ChoicesFileOption = Annotated[Optional[Path], typer.Option("--choices-file", help="Answer among these: one choice per line.")]
+FpsOption = Annotated[float, typer.Option("--fps", help="Videos: answer this many frames per second.")]
+MaxFramesOption = Annotated[int, typer.Option("--max-frames", help="Videos: at most this many frames, spread evenly over a longer video.")]
+StartOption = Annotated[float, typer.Option("--start", help="Videos: begin at this second.")]
+EndOption = Annotated[Optional[float], typer.Option("--end", help="Videos: stop at this second (default: the end).")]
 ServerOption = Annotated[
     Optional[str],
     typer.Option("--server", envvar="VQA_SERVER", help="Answer through a `vqa serve` server at this URL (its models, its device)."),
@@ -131,22 +135,31 @@ def ask(
     seed: SeedOption = None,
     choices: ChoicesOption = None,
     choices_file: ChoicesFileOption = None,
+    fps: FpsOption = 1.0,
+    max_frames: MaxFramesOption = 64,
+    start: StartOption = 0.0,
+    end: EndOption = None,
 ) -> None:
     """Answer QUESTIONS about IMAGE: one answer per line, in question order.
 
     The image is encoded once, whatever the number of questions. An image or question unlike
     what the model was trained on gets a warning on stderr (an error with --strict-domain).
+    A video (any file whose bytes are one, pip install 'vqa-cli[video]') is answered frame by
+    frame at --fps: each answer is followed by the segments where it holds.
     """
     with user_errors():
         from .backends.base import check_question
         from .io import output
         from .io.explain import write_explanations
         from .io.media import load_media
+        from .io.video import Video
         from .run.stream import answer_image
 
         texts = [check_question(q) for q in questions]
         among = _choices(choices, choices_file)
-        picture = load_media(image)
+        picture = load_media(image, video=_sampling(fps, max_frames, start, end))
+        if explain is not None and isinstance(picture, Video):
+            raise UsageError("--explain draws on images; IMAGE is a video")
         engine = _engine(model, device, dtype, server, Generation(instruction, max_tokens, temperature, seed))
         answers = answer_image(engine, picture, texts, top_k=top_k, explain=explain is not None, choices=among)
         warnings = output.domain_warnings("-" if image == "-" else image, engine, answers)
@@ -181,6 +194,12 @@ def _choices(choices: str | None, choices_file: Path | None) -> tuple[str, ...] 
         return parse_choices(items)
     except InputError as e:
         raise UsageError(f"--choices: {e}") from None
+
+
+def _sampling(fps: float, max_frames: int, start: float, end: float | None):
+    from .io.video import Sampling
+
+    return Sampling(fps, max_frames, start, end)
 
 
 def _engine(model: str, device: str | None, dtype: str, server: str | None = None, generation: Generation = Generation()):
@@ -249,6 +268,11 @@ def batch(
     seed: SeedOption = None,
     choices: ChoicesOption = None,
     choices_file: ChoicesFileOption = None,
+    fps: FpsOption = 1.0,
+    max_frames: MaxFramesOption = 64,
+    start: StartOption = 0.0,
+    end: EndOption = None,
+    frames: Annotated[bool, typer.Option("--frames", help="Videos: add each row's per-frame answers to its record.")] = False,
 ) -> None:
     """Answer every row of INPUT; one record per row, in input order.
 
@@ -269,7 +293,7 @@ def batch(
             image_root=str(image_root) if image_root else None, top_k=top_k, batch_size=batch_size,
             shard=parse_shard(shard) if shard else (0, 1), fail_fast=fail_fast,
             skip_ids=resumed_ids(output, fmt.value, resume), strict_domain=strict_domain, unique_ids=resume,
-            choices=_choices(choices, choices_file),
+            choices=_choices(choices, choices_file), video=_sampling(fps, max_frames, start, end), frames=frames,
         )
         with progress_bar() as progress:
             summary = write_batch(answer_rows, opts, output, fmt.value, progress)
@@ -395,6 +419,9 @@ def pull(
 def synth(
     out: Annotated[Path, typer.Argument(help="Folder to write images/, questions.csv and scenes.json into.")],
     images: Annotated[int, typer.Option("--images", min=1, help="Number of scenes.")] = 100,
+    videos: Annotated[
+        Optional[int], typer.Option("--videos", min=1, help="Render this many 8 s clips of a moving world instead: videos/, videos.jsonl, scenes.json.")
+    ] = None,
     questions_per_image: Annotated[int, typer.Option("--questions-per-image", min=1)] = 10,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     paraphrase: Annotated[bool, typer.Option("--paraphrase", help="Reword every question with the held-out wordings, to measure (same answers).")] = False,
@@ -403,11 +430,23 @@ def synth(
         Sampling, typer.Option("--sampling", help="balanced: answers balanced per family (for training). uniform: questions drawn uniformly from all the spec allows (for measuring).")
     ] = Sampling.balanced,
 ) -> None:
-    """Render Shapes scenes and write questions with their answers (see models/shapes/README.md)."""
+    """Render Shapes scenes and write questions with their answers (see models/shapes/README.md).
+
+    With --videos N, render N clips (H.264 MP4, 10 fps) whose objects move, enter and leave;
+    each question's row in videos.jsonl holds its true answer at every frame, for `vqa eval`.
+    """
     with user_errors():
         from .io.progress import progress_bar
-        from .shapes.synth import synthesize
+        from .shapes.synth import synthesize, synthesize_videos
 
+        if videos is not None:
+            if paraphrase or reword:
+                raise UsageError("--paraphrase and --reword are for image scenes, not --videos")
+            with progress_bar() as progress:
+                task = progress.add_task("rendering clips", total=videos, status="")
+                n = synthesize_videos(out, videos, questions_per_image, seed, lambda: progress.update(task, advance=1), sampling.value)
+            print(f"wrote {videos} videos and {n} questions to {out}", file=sys.stderr)
+            return
         with progress_bar() as progress:
             task = progress.add_task("rendering scenes", total=images, status="")
             n = synthesize(out, images, questions_per_image, seed, lambda: progress.update(task, advance=1), paraphrase, reword, sampling.value)

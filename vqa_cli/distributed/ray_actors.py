@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections import deque
 from contextlib import contextmanager
+from functools import partial
 from itertools import chain, islice
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -35,7 +36,7 @@ from ..backends.base import Generation, configure
 from ..errors import InputError, VQAError
 from ..io.media import input_folder, is_uri, load_media
 from ..run.batch import BatchOptions, Row, Summary, finish, requests_of
-from ..run.stream import Request, answer_window, decode_window, windows
+from ..run.stream import Request, answer_window, decoded_windows, prepared, windows
 
 INSTALL = "--engine ray needs Ray: pip install 'vqa-cli[ray]'"
 
@@ -65,9 +66,10 @@ class Answerer:
     def answer(self, window: str) -> str:
         """A window of rows (JSON) -> its records (JSON), in order; never raises."""
         requests = [request_from(item) for item in json.loads(window)]
+        load = partial(load_media, video=self.opts.video)
         try:
-            images = decode_window(requests, lambda source: self.engine.prepare(load_media(source)))  # as a local run
-            answered = answer_window(self.engine, requests, images, self.opts.top_k or 1, self.opts.batch_size)
+            answered = [pair for batch, images in decoded_windows(requests, len(requests), lambda source: prepared(load(source), self.engine.prepare))
+                        for pair in answer_window(self.engine, batch, images, self.opts.top_k or 1, self.opts.batch_size)]  # as a local run
         except Exception as e:  # a failure of the model itself: every row of the window is an error record
             message = str(e).splitlines()[0] if str(e) else type(e).__name__
             answered = [(request, None) for request in requests]

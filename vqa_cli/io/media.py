@@ -1,8 +1,9 @@
 """The one media loader: what the user gave (a path, '-', a URI, bytes, a PIL image) -> decoded media.
 
 Every front door loads through `load_media`: `vqa ask`, the batch and eval stream, the
-server, the Ray engine, training and the Python API. Today media is a still image (an
-upright 8-bit RGB PIL image, io/images.py); other kinds of media extend this function only.
+server, the Ray engine, training and the Python API. Media is a still image (an upright
+8-bit RGB PIL image, io/images.py) or a video's sampled frames (a Video, io/video.py),
+told apart by the file's first bytes, never by its name.
 """
 
 from __future__ import annotations
@@ -16,23 +17,55 @@ from typing import Iterator
 
 from ..errors import ImageError, env_limit
 from .images import decode_image, to_rgb
+from .video import HEAD_BYTES, Sampling, is_video, read_video
 
 
-def load_media(source, name: str | None = None):
-    """Decode `source` into media: a path or URI (str or Path), '-' for stdin, image bytes, or a PIL image.
+def load_media(source, name: str | None = None, video: Sampling | None = Sampling()):
+    """Decode `source` into media: a path or URI (str or Path), '-' for stdin, image or video bytes, or a PIL image.
 
     `name` says what to call it in messages (default: the path, "stdin" or "image bytes").
+    A video becomes its frames sampled as `video` says; with video=None a video is refused
+    (training reads images only). A video file is decoded from disk as it is read, so its
+    size is not limited; from stdin or a URI it is read whole, up to VQA_MAX_BYTES.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return decode_image(bytes(source), name or "image bytes")
+        return _decoded(bytes(source), name or "image bytes", video)
     if isinstance(source, (str, Path)):
         source = str(source)
-        return decode_image(read_bytes(source), name or ("stdin" if source == "-" else source))
+        name = name or ("stdin" if source == "-" else source)
+        if source != "-" and not is_uri(source) and is_video(_head(source)):
+            return _video(source, name, video)
+        return _decoded(read_bytes(source), name, video)
     from PIL import Image
 
     if isinstance(source, Image.Image):  # decoded already
         return to_rgb(source)
     raise ImageError(f"cannot read an image from a {type(source).__name__}: give a path, '-', a URI, bytes or a PIL image")
+
+
+def _decoded(data: bytes, name: str, video: Sampling | None):
+    if is_video(data[:HEAD_BYTES]):
+        import io
+
+        return _video(io.BytesIO(data), name, video)
+    return decode_image(data, name)
+
+
+def _video(file, name: str, video: Sampling | None):
+    if video is None:
+        raise ImageError(f"{name} is a video; only images are read here")
+    return read_video(file, name, video)
+
+
+def _head(path: str) -> bytes:
+    """A regular file's first bytes, to tell a video from an image; b"" when it cannot be read (read_bytes says why)."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return b""
+        with open(path, "rb") as f:
+            return f.read(HEAD_BYTES)
+    except (OSError, ValueError):
+        return b""
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")

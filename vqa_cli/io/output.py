@@ -14,18 +14,23 @@ def print_json(document) -> None:
 
 
 def print_answers(answers, top_k: int = 1) -> None:
-    """One line per question; with --top-k N, the N answers with scores, tab-separated."""
+    """One line per question; with --top-k N, the N answers with scores, tab-separated.
+    A video's answer is followed by its segments, one `  start–end answer` line each."""
     for answer in answers:
         if top_k > 1:
             print("\t".join(f"{r['answer']} ({r['score']:.3f})" for r in answer.top_k))
         else:
             print(answer.answer)
+        for segment in getattr(answer, "segments", ()):
+            print(f"  {segment['start']:g}–{segment['end']:g} {segment['answer']}")
 
 
 def ask_document(image: str, engine, answers) -> dict:
+    video = getattr(answers[0], "video", None) if answers else None
     return {
         "schema": SCHEMA_VERSION,
         "image": image,
+        **({"video": video} if video else {}),
         "image_in_domain": answers[0].image_in_domain if answers else None,
         "model": engine.model_info,
         "device": engine.device,
@@ -41,6 +46,8 @@ def _answer_json(answer) -> dict:
     }
     if answer.attention is not None:
         doc["attention"] = {"grid": [len(answer.attention), len(answer.attention[0])], "map": answer.attention}
+    if hasattr(answer, "video_fields"):  # a video's (run/timeline.py): its frames and segments
+        doc.update({k: v for k, v in answer.video_fields().items() if k != "video"})
     return doc
 
 

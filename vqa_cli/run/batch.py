@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
 from ..backends.base import check_question, parse_choices
 from ..errors import InputError, UsageError, VQAError
-from ..io.media import image_path, input_folder
+from ..io.media import image_path, input_folder, load_media
 from ..io.records import WRITERS, BadRow, answered_ids, read_rows
+from ..io.video import Sampling
 from .stream import WINDOW, Request, answer_stream
+from .timeline import VideoAnswer
 
 CORE_COLUMNS = ("id", "image", "question", "choices")
 
@@ -36,6 +39,8 @@ class BatchOptions:
     strict_domain: bool = False  # rows outside the model's domain become error records
     unique_ids: bool = False  # --resume: ids must not repeat, or a resumed run would skip rows it never answered
     choices: tuple[str, ...] | None = None  # --choices: for rows with no choices of their own
+    video: Sampling = Sampling()  # which frames of a video row are answered
+    frames: bool = False  # --frames: a video row's record lists its per-frame answers
 
 
 @dataclass
@@ -160,7 +165,7 @@ def _row_error(row: Row) -> str | None:
     return None
 
 
-def record(row: Row, answer, top_k: int | None) -> dict:
+def record(row: Row, answer, top_k: int | None, frames: bool = False) -> dict:
     out = {"id": row.id, "image": row.image, "question": row.question}
     out["answer"] = answer.answer if answer else None
     out["score"] = answer.score if answer else None
@@ -168,6 +173,8 @@ def record(row: Row, answer, top_k: int | None) -> dict:
         out["top_k"] = answer.top_k if answer else None
     out["image_in_domain"] = answer.image_in_domain if answer else None
     out["question_in_domain"] = answer.question_in_domain if answer else None
+    if isinstance(answer, VideoAnswer):
+        out.update(answer.video_fields(frames))
     out.update({k: v for k, v in row.extra.items() if k not in out and k != "error"})
     out["error"] = row.error
     return out
@@ -179,7 +186,7 @@ def finish(request: Request, answer, opts: BatchOptions) -> dict:
         which = "image" if answer.image_in_domain is False else "question"
         request.error, answer = f"{which} outside the model's domain (--strict-domain)", None
     request.data.error = request.error
-    return record(request.data, answer, opts.top_k)
+    return record(request.data, answer, opts.top_k, opts.frames)
 
 
 def requests_of(opts: BatchOptions) -> Iterator[Request]:
@@ -199,7 +206,8 @@ def run(
     summary = Summary()
     started = time.perf_counter()
     try:
-        stream = answer_stream(engine_factory, requests_of(opts), top_k=opts.top_k or 1, batch_size=opts.batch_size, window=opts.window)
+        stream = answer_stream(engine_factory, requests_of(opts), top_k=opts.top_k or 1, batch_size=opts.batch_size,
+                               window=opts.window, load=partial(load_media, video=opts.video))
         for answered in stream:
             if summary.emit([finish(request, answer, opts) for request, answer in answered], write, opts.fail_fast):
                 break

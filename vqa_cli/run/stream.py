@@ -8,8 +8,13 @@ engines that serve or scale out.
                     questions fused in batches of `batch_size`
     output:         (request, answer) pairs in input order, as each window is done
 
-Memory is bounded by the window size and the prefetch depth, never by the input length.
-A request whose image cannot be decoded comes back with its `error` set and no answer.
+A video is its sampled frames: each frame is encoded once and answered as an image, and
+the frames' answers become the question's timeline (timeline.py). An engine with the
+"video" capability takes the frames whole instead, as one input.
+
+Memory is bounded by the window size (in requests, and in decoded frames) and the
+prefetch depth, never by the input length. A request whose image cannot be decoded comes
+back with its `error` set and no answer.
 """
 
 from __future__ import annotations
@@ -23,8 +28,11 @@ from typing import Any, Callable, Iterable, Iterator
 from ..backends.base import require
 from ..errors import InputError, UsageError, VQAError
 from ..io.media import load_media
+from ..io.video import Video
+from .timeline import video_answer, whole_video_answer
 
 WINDOW = 256  # requests read ahead and grouped by image
+FRAME_BUDGET = 512  # decoded images (a video counts its frames) a window holds at most
 
 
 @dataclass
@@ -58,7 +66,7 @@ def answer_stream(
 
     def load_and_prepare(source: str):
         media = load(source)
-        return prepare[0](media) if prepare else media
+        return prepared(media, prepare[0]) if prepare else media
 
     for batch, images in _prefetch(requests, window, load_and_prepare, prefetch):
         if loaded is None and any(r.error is None for r in batch):
@@ -73,7 +81,7 @@ def answer_stream(
 
 def answer_image(engine, image, questions: list[str], *, top_k: int = 1, explain: bool = False,
                  choices: tuple[str, ...] | None = None) -> list:
-    """`vqa ask` and the Python API: every question about one decoded image, through the same stream.
+    """`vqa ask` and the Python API: every question about one decoded image (or Video), through the same stream.
 
     A question that cannot be answered raises its error (one image, one answer per question)."""
     requests = [Request("image", question, choices=choices) for question in questions]
@@ -86,7 +94,8 @@ def answer_image(engine, image, questions: list[str], *, top_k: int = 1, explain
 
 
 def answer_window(engine, batch: list[Request], images: dict, top_k: int, batch_size: int, explain: bool = False) -> list[tuple[Request, Any]]:
-    """One window's answers, in input order. Requests that share an image share its encoding.
+    """One window's answers, in input order. Requests that share an image share its encoding;
+    a video's frames are answered as images, each encoded once for all its questions.
 
     What fails for one image or one question fails that request alone: a pass that raises is
     redone one image (or one question) at a time, and only the ones that still fail get an error.
@@ -94,6 +103,51 @@ def answer_window(engine, batch: list[Request], images: dict, top_k: int, batch_
     for request in batch:
         if request.error is None and isinstance(images.get(request.image), Exception):
             request.error = str(images[request.image])
+    whole = "video" in getattr(engine, "capabilities", ())
+    asked, images = _frames_asked(batch, images) if not whole else (batch, images)
+    answers = _answered_requests(engine, asked, images, top_k, batch_size, explain)
+    return [(request, answer) for request, answer in zip(batch, _folded(batch, asked, answers, images, whole))]
+
+
+def _frames_asked(batch: list[Request], images: dict) -> tuple[list[Request], dict]:
+    """The requests as the model answers them: a video's request becomes one request per sampled frame."""
+    asked, frames = [], {}
+    for n, request in enumerate(batch):
+        media = images.get(request.image)
+        if request.error is None and isinstance(media, Video):
+            for i, frame in enumerate(media.frames):
+                key = f"{request.image}#{i}"
+                frames[key] = frame
+                asked.append(Request(key, request.question, data=n, choices=request.choices))
+        else:
+            asked.append(Request(request.image, request.question, request.error, n, request.choices))
+    return asked, {**images, **frames}
+
+
+def _folded(batch: list[Request], asked: list[Request], answers: dict[int, Any], images: dict, whole: bool) -> list:
+    """Each request's answer: a video's frames' answers become its timeline; a failed frame fails the request."""
+    per_request: dict[int, list[tuple[Request, Any]]] = {}
+    for k, sub in enumerate(asked):
+        per_request.setdefault(sub.data, []).append((sub, answers.get(k)))
+    out = []
+    for n, request in enumerate(batch):
+        parts = per_request[n]
+        failed = next((sub.error for sub, answer in parts if answer is None), None)
+        media = images.get(request.image)
+        if failed is not None or request.error is not None:
+            request.error = request.error or failed
+            out.append(None)
+        elif isinstance(media, Video) and whole:
+            out.append(whole_video_answer(parts[0][1], media.info()))
+        elif isinstance(media, Video):
+            out.append(video_answer(request.question, media.info(), media.times, [answer for _, answer in parts]))
+        else:
+            out.append(parts[0][1])
+    return out
+
+
+def _answered_requests(engine, batch: list[Request], images: dict, top_k: int, batch_size: int, explain: bool) -> dict[int, Any]:
+    """{request number: Answer} for the requests without an error, grouped by image."""
     groups: OrderedDict[str, list[int]] = OrderedDict()
     for n, request in enumerate(batch):
         if request.error is None:
@@ -106,7 +160,7 @@ def answer_window(engine, batch: list[Request], images: dict, top_k: int, batch_
             for first in range(0, len(members), batch_size):
                 part = members[first : first + batch_size]
                 answers.update(_answered(engine, embeds, part, batch, top_k, explain))
-    return [(request, answers.get(n)) for n, request in enumerate(batch)]
+    return answers
 
 
 def _encoded(engine, chunk: list[tuple[str, list[int]]], images: dict, batch: list[Request]):
@@ -155,33 +209,54 @@ def windows(requests: Iterable[Request], size: int) -> Iterator[list[Request]]:
         yield batch
 
 
+def prepared(media, prepare: Callable[[Any], Any]):
+    """An engine's `prepare` applied to an image, or to each frame of a video."""
+    if isinstance(media, Video):
+        return media.with_frames([prepare(frame) for frame in media.frames])
+    return prepare(media)
+
+
 def _prepare_window(images: dict[str, Any], prepare: Callable[[Any], Any]) -> None:
     """Prepare, in place, a window's decoded images; what fails for one image becomes its error."""
     for key, image in images.items():
         if not isinstance(image, Exception):
             try:
-                images[key] = prepare(image)
+                images[key] = prepared(image, prepare)
             except VQAError as e:
                 images[key] = e
             except Exception as e:  # noqa: BLE001 - whatever one input raises is that input's error
                 images[key] = VQAError(_failure("cannot prepare the image", e))
 
 
-def decode_window(batch: list[Request], load: Callable[[str], Any]) -> dict[str, Any]:
-    """Decode each distinct image of a window once: image -> PIL image, or the error it raised."""
+def decoded_windows(requests: Iterable[Request], size: int, load: Callable[[str], Any],
+                    budget: int = FRAME_BUDGET) -> Iterator[tuple[list[Request], dict[str, Any]]]:
+    """(window, its decoded images): at most `size` requests, each distinct image decoded once,
+    and a window closed early once its images hold `budget` frames (a video holds many)."""
+    batch: list[Request] = []
     images: dict[str, Any] = {}
-    for request in batch:
-        if request.error is not None or request.image in images:
-            continue
-        try:
-            images[request.image] = load(request.image)
-        except UsageError:  # a malformed setting (VQA_MAX_PIXELS=abc) is the run's error, not this row's
-            raise
-        except VQAError as e:
-            images[request.image] = e
-        except Exception as e:  # whatever one input raises is that input's error
-            images[request.image] = VQAError(_failure("cannot read the image", e))
-    return images
+    held = 0
+    for request in requests:
+        batch.append(request)
+        if request.error is None and request.image not in images:
+            images[request.image] = media = _decoded(request.image, load)
+            held += len(media.frames) if isinstance(media, Video) else 1
+        if len(batch) >= size or held >= budget:
+            yield batch, images
+            batch, images, held = [], {}, 0
+    if batch:
+        yield batch, images
+
+
+def _decoded(source: str, load: Callable[[str], Any]):
+    """The decoded image, or the error it raised (a malformed setting is the run's error, not this row's)."""
+    try:
+        return load(source)
+    except UsageError:  # VQA_MAX_PIXELS=abc
+        raise
+    except VQAError as e:
+        return e
+    except Exception as e:  # whatever one input raises is that input's error
+        return VQAError(_failure("cannot read the image", e))
 
 
 _DONE = object()
@@ -203,8 +278,8 @@ def _prefetch(requests: Iterable[Request], window: int, load, depth: int) -> Ite
 
     def work():
         try:
-            for batch in windows(requests, window):
-                if not put((batch, decode_window(batch, load))):
+            for item in decoded_windows(requests, window, load):
+                if not put(item):
                     return
             put(_DONE)
         except BaseException as e:  # handed to the caller's thread, which raises it

@@ -6,7 +6,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass
 
-from .world import ALL_DESCRIPTIONS, Scene, ShapeObject, references
+from .world import ALL_DESCRIPTIONS, MIDLINE, MIDLINE_CLEARANCE, Scene, ShapeObject, references
 
 FAMILIES = (
     "exist",
@@ -88,6 +88,9 @@ def _query(attribute: str, template: str, **allowed: bool):
     def family(scene: Scene, rng: random.Random) -> Candidates:
         out: Candidates = defaultdict(list)
         for desc, obj in references(scene, **allowed):
+            centre = {"horizontal": obj.x, "vertical": obj.y}.get(attribute)
+            if centre is not None and abs(centre - MIDLINE) <= MIDLINE_CLEARANCE:
+                continue  # too near the midline to say (a moving object; scenes never place one there)
             out[getattr(obj, attribute)].append(template.format(ref=desc.text()))
         return out
 
@@ -133,6 +136,20 @@ def _compare(scene: Scene, rng: random.Random, tries: int = 60, uniform: bool = 
         answer = "yes" if counts[a] > counts[b] else "no"
         out[answer].append(f"are there more {a.text(plural=True)} than {b.text(plural=True)}?")
     return out
+
+_PLURALS = {desc.text(plural=True): desc for desc in ALL_DESCRIPTIONS}
+
+
+def answer_in(scene: Scene, question: Question) -> str | None:
+    """The answer to `question` in `scene`, or None when the scene does not allow one: its
+    reference picks out no single object, a relation is within the margin, or an object
+    lies too near a midline to say which side it is on."""
+    if question.family == "compare":
+        a, b = question.question.removeprefix("are there more ").removesuffix("?").split(" than ")
+        return "yes" if _PLURALS[a].count(scene) > _PLURALS[b].count(scene) else "no"
+    pool = _FAMILY_CANDIDATES[question.family](scene, random.Random(0))  # every family but compare ignores the rng
+    return next((answer for answer, texts in pool.items() if question.question in texts), None)
+
 
 _FAMILY_CANDIDATES = {
     "exist": _exist,

@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 from typing import Callable
 
+from .motion import clip_questions, sample_clip
 from .paraphrase import paraphrase
 from .questions import ask
 from .render import render
@@ -60,4 +61,38 @@ def synthesize(
             advance()
     with open(out / "scenes.json", "w", encoding="utf-8") as f:
         json.dump({"seed": seed, "scenes": scenes}, f)
+    return written
+
+
+def synthesize_videos(out: Path, videos: int, questions_per_video: int, seed: int,
+                      advance: Callable[[], None] = lambda: None, sampling: str = "balanced", crf: int = 23) -> int:
+    """Render `videos` clips of the moving world into out/videos (H.264 MP4) and pose their questions in
+    out/videos.jsonl, each with its truth at every frame; out/scenes.json holds every object's
+    position at every frame. Returns the question count."""
+    from ..backends.base import Answer
+    from ..io.records import dumps
+    from ..io.video import write_video
+    from ..run.timeline import overall
+
+    (out / "videos").mkdir(parents=True, exist_ok=True)
+    clips, written = [], 0
+    with open(out / "videos.jsonl", "w", encoding="utf-8") as f:
+        for i in range(videos):
+            rng = random.Random(f"shapes-video-{seed}-{i}")
+            clip = sample_clip(rng)
+            name = f"videos/clip_{i:06d}.mp4"
+            write_video(out / name, (render(clip.scene(n)) for n in range(clip.frames)), clip.fps, crf)
+            for j, q in enumerate(clip_questions(clip, questions_per_video, rng, sampling)):
+                truth = clip.truth(q)
+                if all(a is None for a in truth):
+                    continue  # nothing in the clip allows an answer (the object it names is cut by the border)
+                answer, _ = overall([Answer(q.question, a, 1.0) for a in truth if a is not None])
+                row = {"id": f"{i}-{j}", "image": name, "question": q.question, "answer": answer, "family": q.family,
+                       "truth": {"fps": clip.fps, "answers": truth}}
+                f.write(dumps(row) + "\n")
+                written += 1
+            clips.append({"video": name, **clip.to_json()})
+            advance()
+    with open(out / "scenes.json", "w", encoding="utf-8") as f:
+        json.dump({"seed": seed, "clips": clips}, f)
     return written

@@ -585,9 +585,14 @@ def evaluate(
     dtype: DtypeOption = "auto",
     instruction: InstructionOption = None,
     max_tokens: MaxTokensOption = None,
+    fps: FpsOption = 1.0,
+    max_frames: MaxFramesOption = 64,
 ) -> None:
     """Report accuracy on DATA, overall and per family (VQA soft accuracy when rows have several answers;
-    answers are normalised as VQA v2 does, so generated answers are scored fairly)."""
+    answers are normalised as VQA v2 does, so generated answers are scored fairly).
+
+    Video rows with per-frame truth (vqa synth --videos) also get per-frame accuracy by family,
+    the temporal IoU of the "yes" segments, and the whole-video answer's accuracy."""
     with user_errors():
         from .io import output
         from .io.progress import progress_bar
@@ -595,7 +600,8 @@ def evaluate(
 
         with progress_bar() as progress:
             generation = Generation(instruction, max_tokens)
-            report = run_eval(lambda: _engine(model, device, dtype, generation=generation), data, batch_size=batch_size, progress=progress)
+            report = run_eval(lambda: _engine(model, device, dtype, generation=generation), data, batch_size=batch_size,
+                              progress=progress, video=_sampling(fps, max_frames, 0.0, None))
         if json_output:
             output.print_json(report)
         else:

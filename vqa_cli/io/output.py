@@ -95,6 +95,17 @@ def print_eval(report: dict) -> None:
     rows = [[family, str(v["rows"]), f"{v['accuracy']:.2%}"] for family, v in report["families"].items()]
     rows.append(["overall", str(report["rows"]), f"{report['accuracy']:.2%}"])
     _table(f"accuracy of {report['model']}", ["family", "rows", "accuracy"], rows, {"rows", "accuracy"})
+    video = report.get("video")
+    if video:
+        def line(name: str, v: dict) -> list[str]:
+            iou = v.get("temporal_iou") if v.get("iou_questions", 1) else None
+            return [name, str(v["frames"]), f"{v['frame_accuracy']:.2%}", str(v["rows"]), f"{v['accuracy']:.2%}",
+                    "-" if iou is None else f"{iou:.3f}"]
+
+        rows = [line(family, v) for family, v in video["families"].items()] + [line("overall", video)]
+        _table(f"videos ({video['frames_out_of_domain']:.2%} of frames flagged outside the domain)",
+               ["family", "frames", "frame accuracy", "videos", "video accuracy", "yes IoU"], rows,
+               {"frames", "frame accuracy", "videos", "video accuracy", "yes IoU"})
 
 
 def _size(n: int | None) -> str:

@@ -63,6 +63,10 @@ class Video:
     height: int
     times: list[float]  # seconds, one per frame
     frames: list[Any] = field(repr=False)  # upright RGB PIL images, or what an engine's `prepare` made of them
+    until: float = 0.0  # where the window asked for ends: the duration, or --end when earlier
+
+    def __post_init__(self):
+        self.until = min(self.until, self.duration) if self.until else self.duration
 
     def info(self) -> dict:
         """The `video` object of the JSON output."""
@@ -126,7 +130,7 @@ def read_video(file, name: str, sampling: Sampling = Sampling()) -> Video:
         raise ImageError(f"no frames in video {name}")
     if duration is None or len(times) < len(targets):  # unknown, or the data ends before the length declared
         duration = times[-1] + (1 / fps if fps else 0)
-    return Video(name, duration, fps, *frames[0].size, times, frames)  # the size as displayed, after any rotation
+    return Video(name, duration, fps, *frames[0].size, times, frames, sampling.end or 0.0)  # the size as displayed
 
 
 def _targets(sampling: Sampling, duration: float | None, name: str) -> list[float]:

@@ -140,7 +140,7 @@ def _folded(batch: list[Request], asked: list[Request], answers: dict[int, Any],
         elif isinstance(media, Video) and whole:
             out.append(whole_video_answer(parts[0][1], media.info()))
         elif isinstance(media, Video):
-            out.append(video_answer(request.question, media.info(), media.times, [answer for _, answer in parts]))
+            out.append(video_answer(request.question, media.info(), media.times, [answer for _, answer in parts], media.until))
         else:
             out.append(parts[0][1])
     return out

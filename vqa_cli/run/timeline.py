@@ -20,6 +20,7 @@ class VideoAnswer(Answer):
     video: dict = field(default_factory=dict)  # Video.info(): duration, fps, width, height, sampled
     frames: list[dict] | None = None  # [{"t", "answer", "score"}] in time order; None when the model took the video whole
     segments: list[dict] = field(default_factory=list)  # [{"start", "end", "answer"}]
+    frames_in_domain: list[bool | None] = field(default_factory=list, repr=False)  # per frame; not in the JSON
 
     def video_fields(self, frames: bool = True) -> dict:
         """What a video adds to an answer's JSON: the video, its segments, and (asked for, and when
@@ -31,8 +32,9 @@ class VideoAnswer(Answer):
         return out
 
 
-def video_answer(question: str, info: dict, times: list[float], answers: list[Answer]) -> VideoAnswer:
-    """One question's answer for a video, from its answers at the sampled `times`."""
+def video_answer(question: str, info: dict, times: list[float], answers: list[Answer], until: float) -> VideoAnswer:
+    """One question's answer for a video, from its answers at the sampled `times`; the last
+    segment ends at `until` (the video's end, or --end)."""
     answer, value = overall(answers)
     frames = [{"t": t, "answer": a.answer, "score": a.score} for t, a in zip(times, answers)]
     for frame, a in zip(frames, answers):
@@ -43,7 +45,7 @@ def video_answer(question: str, info: dict, times: list[float], answers: list[An
         question, answer, value, [{"answer": answer, "score": value}],
         image_in_domain=None if None in domains else sum(domains) * 2 >= len(domains),  # most frames look like its world
         question_in_domain=answers[0].question_in_domain,
-        video=info, frames=frames, segments=segments(times, [a.answer for a in answers], info["duration"]),
+        video=info, frames=frames, segments=segments(times, [a.answer for a in answers], until), frames_in_domain=domains,
     )
 
 
@@ -65,9 +67,9 @@ def overall(answers: list[Answer]) -> tuple[str, float]:
     return best, score(sum(tally[best]) / len(tally[best]))
 
 
-def segments(times: list[float], said: list[str], duration: float) -> list[dict]:
+def segments(times: list[float], said: list[str], until: float) -> list[dict]:
     """Neighbouring frames with the same answer, merged; each segment ends where the next begins,
-    and the last at the video's duration."""
+    and the last at `until` (the video's duration, or the end of the window asked for)."""
     out: list[dict] = []
     for t, answer in zip(times, said):
         if out and out[-1]["answer"] == answer:
@@ -76,5 +78,5 @@ def segments(times: list[float], said: list[str], duration: float) -> list[dict]
             out[-1]["end"] = t
         out.append({"start": t, "end": None, "answer": answer})
     if out:
-        out[-1]["end"] = round(duration, 3)
+        out[-1]["end"] = round(until, 3)
     return out

@@ -79,10 +79,14 @@ class Clip:
 
 
 def _frame_truth(scene: Scene, question: Question) -> str | None:
-    inside = Scene(scene.background, tuple(o for o in scene.objects if _inside(o)))
+    inside = _in_view(scene)
     seen = Scene(scene.background, tuple(o for o in scene.objects if _seen(o)))
     answer = answer_in(inside, question)
     return answer if answer is not None and answer == answer_in(seen, question) else None
+
+
+def _in_view(scene: Scene) -> Scene:
+    return Scene(scene.background, tuple(o for o in scene.objects if _inside(o)))
 
 
 def _inside(obj: ShapeObject) -> bool:
@@ -96,9 +100,9 @@ def _seen(obj: ShapeObject) -> bool:
 
 
 def sample_clip(rng: random.Random, fps: int = FPS, seconds: float = SECONDS) -> Clip:
-    """A clip of 2-5 objects, each placed by rejection sampling against those placed before it."""
+    """A clip of 3-6 objects, each placed by rejection sampling against those placed before it."""
     while True:
-        n = rng.randint(2, 5)
+        n = rng.randint(3, 6)
         tracks: list[Track] = []
         for _ in range(n):
             track = _place_track(rng, tracks, fps, seconds)
@@ -141,11 +145,12 @@ def _apart(a: Track, b: Track, times: list[float]) -> bool:
 
 
 def clip_questions(clip: Clip, k: int, rng: random.Random, sampling: str = "balanced") -> list[Question]:
-    """k distinct questions, posed of frames a quarter and three quarters of the way through the clip."""
+    """k distinct questions, posed of the objects wholly in view about a quarter and three quarters of
+    the way through the clip (the nearest frames there with two such objects, if any)."""
     questions: list[Question] = []
-    for n, frame in enumerate((clip.frames // 4, 3 * clip.frames // 4)):
-        scene = clip.scene(frame)
-        visible = Scene(scene.background, tuple(o for o in scene.objects if _inside(o)))
+    for n, anchor in enumerate((clip.frames // 4, 3 * clip.frames // 4)):
+        visible = max((_in_view(clip.scene(f)) for f in sorted(range(clip.frames), key=lambda f: abs(f - anchor))),
+                      key=lambda scene: min(len(scene.objects), 2))  # the first, nearest, with two objects in view
         wanted = (k + 1 - n) // 2 if n == 0 else k - len(questions)
         seen = {q.question for q in questions}
         questions += [q for q in ask(visible, wanted + len(seen), rng, sampling) if q.question not in seen][:wanted]

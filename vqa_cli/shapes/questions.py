@@ -115,6 +115,8 @@ def _relation(nearest: bool):
 def related_object(scene: Scene, ref: ShapeObject, nearest: bool) -> ShapeObject | None:
     """The object nearest to (furthest from) ref, or None when the runner-up is within the margin."""
     others = sorted((o for o in scene.objects if o is not ref), key=ref.distance, reverse=not nearest)
+    if not others:  # alone (a moving world's frame; scenes hold two objects or more)
+        return None
     if len(others) >= 2 and abs(ref.distance(others[0]) - ref.distance(others[1])) < RELATION_MARGIN:
         return None
     return others[0]
@@ -127,7 +129,7 @@ def _compare(scene: Scene, rng: random.Random, tries: int = 60, uniform: bool = 
         # Pairs from the whole spec, where both sides are mostly absent (0 against 0: "no"),
         # and, unless uniform, as many pairs with one side present, so "more" is often true.
         a, b = rng.choice(ALL_DESCRIPTIONS), rng.choice(ALL_DESCRIPTIONS)
-        if not uniform and n % 2:
+        if not uniform and n % 2 and present:
             a = rng.choice(present)
         if rng.random() < 0.5:
             a, b = b, a

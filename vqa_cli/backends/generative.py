@@ -9,6 +9,11 @@ differ (the image's tokens, the instruction) is prefilled once per image, and ea
 continues from a copy of that prefix's KV cache. Greedy answers are token for token those
 of a plain `generate` on the whole prompt.
 
+A video goes in whole (the "video" capability): its sampled frames as a sequence of images in
+one user turn, each after its time ("0.0 s:"), then the question; frames are not tiled. The
+checkpoints' video processors need torchvision, which vqa does without; every model that
+takes several images takes a video this way.
+
 Processors that bundle a video processor need torchvision, even for images; without it the
 processor is built from its image processor, tokenizer and chat template alone.
 """
@@ -28,6 +33,7 @@ import torch
 from .base import Answer, Generation, chosen, score
 from .pretrained import CheckpointEngine, open_checkpoint
 from ..errors import ModelError
+from ..io.video import Video
 
 DEFAULT_INSTRUCTION = "Answer the question using a single word or phrase."
 DEFAULT_MAX_TOKENS = 32
@@ -37,7 +43,7 @@ DEFAULT_MAX_TOKENS = 32
 class Prefix:
     """One image's prefilled prompt prefix: its token ids and the KV cache after them."""
 
-    image: Any  # the PIL image
+    image: Any  # the PIL image, or a Video (its frames)
     ids: list[int] | None = None  # None until a question about the image arrives
     cache: Any = None
     rope_deltas: Any = None  # Qwen-VL keeps M-RoPE offsets on the model, computed with the image
@@ -45,7 +51,7 @@ class Prefix:
 
 class VisionLanguageEngine(CheckpointEngine):
     kind = "vision-language"
-    capabilities = frozenset({"generate"})
+    capabilities = frozenset({"generate", "video"})
     why_not = {"explain": "maps are drawn for vqa bundles only; a generative model's attention is not drawn yet"}
 
     def __init__(self, model, processor, folder: Path, reference: str, device: str, dtype):
@@ -85,16 +91,25 @@ class VisionLanguageEngine(CheckpointEngine):
         with self.lock:
             return [self._answer(prefixes[i], question, top_k, among) for question, i, among in zip(questions, index, options)]
 
-    def prompt(self, question: str) -> list[dict]:
-        """The chat: one user turn holding the image and the (instructed) question."""
+    def prompt(self, question: str, times: list[float] | None = None) -> list[dict]:
+        """The chat: one user turn holding the image (or a video's frames, each after its time) and the
+        (instructed) question."""
         instruction = self.generation.instruction
         text = question if instruction == "" else f"{instruction or DEFAULT_INSTRUCTION}\n{question}"
-        return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+        if times is None:
+            media = [{"type": "image"}]
+        else:
+            media = [part for t in times for part in ({"type": "text", "text": f"{t:g} s:"}, {"type": "image"})]
+        return [{"role": "user", "content": [*media, {"type": "text", "text": text}]}]
 
-    def inputs(self, image, question: str) -> dict:
-        """The processor's tensors for one question about one image, on the device."""
-        text = self.processor.apply_chat_template(self.prompt(question), add_generation_prompt=True, tokenize=False)
-        inputs = self.processor(text=[text], images=[[image]], return_tensors="pt")
+    def inputs(self, media, question: str) -> dict:
+        """The processor's tensors for one question about one image or video, on the device."""
+        video = isinstance(media, Video)
+        chat = self.prompt(question, media.times if video else None)
+        text = self.processor.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        untiled = {"do_image_splitting": False} if video and hasattr(self.processor.image_processor, "do_image_splitting") else {}
+        images = [list(media.frames)] if video else [[media]]
+        inputs = self.processor(text=[text], images=images, return_tensors="pt", **untiled)
         return {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in inputs.items()}
 
     def _answer(self, prefix: Prefix, question: str, top_k: int, choices: tuple[str, ...] | None = None) -> Answer:

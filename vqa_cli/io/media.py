@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import ImageError, env_limit
-from .images import decode_image, to_rgb
-from .video import HEAD_BYTES, Sampling, is_video, read_video
+from .images import decode_image, image_pixels, to_rgb
+from .video import HEAD_BYTES, Sampling, is_video, read_video, video_pixels
 
 
 def load_media(source, name: str | None = None, video: Sampling | None = Sampling()):
@@ -41,6 +41,11 @@ def load_media(source, name: str | None = None, video: Sampling | None = Samplin
     if isinstance(source, Image.Image):  # decoded already
         return to_rgb(source)
     raise ImageError(f"cannot read an image from a {type(source).__name__}: give a path, '-', a URI, bytes or a PIL image")
+
+
+def media_pixels(data: bytes, video: Sampling = Sampling()) -> int:
+    """Pixels an image, or a video's sampled frames, will hold once decoded, from the header alone; 0 when unknown."""
+    return video_pixels(data, video) if is_video(data[:HEAD_BYTES]) else image_pixels(data)
 
 
 def _decoded(data: bytes, name: str, video: Sampling | None):

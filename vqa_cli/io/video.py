@@ -133,6 +133,21 @@ def read_video(file, name: str, sampling: Sampling = Sampling()) -> Video:
     return Video(name, duration, fps, *frames[0].size, times, frames, sampling.end or 0.0)  # the size as displayed
 
 
+def video_pixels(data: bytes, sampling: Sampling = Sampling()) -> int:
+    """Pixels the sampled frames of the video in `data` add up to, from its header alone (nothing is
+    decoded); 0 when it cannot tell (decoding will say what is wrong)."""
+    import io
+
+    av = _import_av()
+    try:
+        with av.open(io.BytesIO(data), mode="r", metadata_errors="ignore") as container:
+            stream = container.streams.video[0]
+            targets = _targets(sampling, _duration(container, stream), "video")
+            return stream.codec_context.width * stream.codec_context.height * len(targets)
+    except Exception:  # noqa: BLE001 - not a readable video: read_video raises its one-line error
+        return 0
+
+
 def _targets(sampling: Sampling, duration: float | None, name: str) -> list[float]:
     if duration is not None:
         return sampling.times(duration, name)

@@ -104,17 +104,18 @@ def answer_window(engine, batch: list[Request], images: dict, top_k: int, batch_
         if request.error is None and isinstance(images.get(request.image), Exception):
             request.error = str(images[request.image])
     whole = "video" in getattr(engine, "capabilities", ())
-    asked, images = _frames_asked(batch, images) if not whole else (batch, images)
+    asked, images = _frames_asked(batch, images, by_frame=not whole)
     answers = _answered_requests(engine, asked, images, top_k, batch_size, explain)
     return [(request, answer) for request, answer in zip(batch, _folded(batch, asked, answers, images, whole))]
 
 
-def _frames_asked(batch: list[Request], images: dict) -> tuple[list[Request], dict]:
-    """The requests as the model answers them: a video's request becomes one request per sampled frame."""
+def _frames_asked(batch: list[Request], images: dict, by_frame: bool) -> tuple[list[Request], dict]:
+    """The requests as the model answers them, each knowing its place in `batch`; by_frame: a video's
+    request becomes one request per sampled frame."""
     asked, frames = [], {}
     for n, request in enumerate(batch):
         media = images.get(request.image)
-        if request.error is None and isinstance(media, Video):
+        if by_frame and request.error is None and isinstance(media, Video):
             for i, frame in enumerate(media.frames):
                 key = f"{request.image}#{i}"
                 frames[key] = frame

@@ -38,11 +38,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..backends.base import Generation, check_question, configure, parse_choices
 from ..errors import VQAError
-from ..io.images import image_pixels
-from ..io.media import load_media
+from ..io.media import load_media, media_pixels
+from ..io.video import Sampling
+from ..run.stream import prepared
 from ..io.output import ask_document
 from .batcher import Batcher
-from .chat import completion, generated, question_inputs, stream_events, template_messages
+from .chat import completion, generated, question_inputs, stream_events, template_messages, videos_as_images
 from .protocol import AnswerBody, APIError, AskBody, ChatBody, EncodeBody, error_response, image_bytes
 
 CHAT_MAX_TOKENS = 256  # new tokens of a generated chat reply when the request gives no max_tokens
@@ -216,7 +217,8 @@ def _public_routes(app: FastAPI, models: Models, limits: Limits) -> None:
     @app.post("/v1/ask", summary="Answer questions about one image: the `vqa ask --json` document")
     async def ask(body: AskBody):
         among = parse_choices(body.choices) if body.choices is not None else None
-        served, answers = await _answer(models, limits, body.model, body.image, body.questions, body.top_k, among)
+        video = Sampling(body.fps, body.max_frames, body.start, body.end)
+        served, answers = await _answer(models, limits, body.model, body.image, body.questions, body.top_k, among, video)
         return ask_document(None, served.engine, answers)
 
     @app.post("/v1/chat/completions", summary="OpenAI chat completions: the chat as given for a generative model; "
@@ -243,8 +245,8 @@ def _cli_routes(app: FastAPI, models: Models, limits: Limits) -> None:
         served = await loop.run_in_executor(None, models.get, body.model)
         session = served.session(body.session)
         datas = [image_bytes(image) for image in body.images]
-        prepared = await loop.run_in_executor(None, _prepared, served.engine, datas, limits.max_pixels)
-        served.hold(session, {hashlib.sha256(data).hexdigest(): image for data, image in zip(datas, prepared)})
+        pictures = await loop.run_in_executor(None, _prepared, served.engine, datas, limits.max_pixels)
+        served.hold(session, {hashlib.sha256(data).hexdigest(): image for data, image in zip(datas, pictures)})
         if body.ids is not None:
             def run():
                 with served.lock:
@@ -281,11 +283,12 @@ def _check_questions(questions: list[str], limit: int) -> list[str]:
     return [check_question(q) for q in questions]
 
 
-async def _answer(models: Models, limits: Limits, model: str | None, image: str, questions: list[str], top_k: int, choices=None):
+async def _answer(models: Models, limits: Limits, model: str | None, image: str, questions: list[str], top_k: int,
+                  choices=None, video: Sampling = Sampling()):
     texts = _check_questions(questions, limits.max_questions)
     loop = asyncio.get_running_loop()
     served = await loop.run_in_executor(None, models.get, model)
-    [picture] = await loop.run_in_executor(None, _prepared, served.engine, [image_bytes(image)], limits.max_pixels)
+    [picture] = await loop.run_in_executor(None, _prepared, served.engine, [image_bytes(image)], limits.max_pixels, video)
     answers = await _within(served.batcher.answer(picture, texts, min(top_k, limits.max_top_k), choices), limits.timeout)
     return served, answers
 
@@ -294,7 +297,8 @@ async def _generated_chat(served, body: ChatBody, limits: Limits):
     """A generative model's reply to the chat as given: whole, or streamed as server-sent events."""
     messages, urls = template_messages(body.messages)
     loop = asyncio.get_running_loop()
-    images = await loop.run_in_executor(None, _prepared, served.engine, [image_bytes(url) for url in urls], limits.max_pixels)
+    media = await loop.run_in_executor(None, _prepared, served.engine, [image_bytes(url) for url in urls], limits.max_pixels)
+    messages, images = videos_as_images(messages, media)
     generation = Generation(max_tokens=body.max_completion_tokens or body.max_tokens or CHAT_MAX_TOKENS,
                             temperature=body.temperature or 0.0, seed=body.seed)
     pieces = served.engine.chat(messages, images, generation)  # nothing runs until it is read
@@ -319,16 +323,17 @@ async def _within(work, timeout: float):
         raise APIError(504, f"no answer within {timeout:g} s", "server_error", "timeout") from None
 
 
-def _prepared(engine, datas: list[bytes], max_pixels: int) -> list:
+def _prepared(engine, datas: list[bytes], max_pixels: int, video: Sampling = Sampling()) -> list:
     """Decode and prepare a request's images (off the event loop), once their headers show they fit the pixel budget.
+    A video counts the pixels of every frame it samples.
 
     Prepared images are what the model reads (small, for our bundles), so a request waiting in
     the queue holds those, not the decoded photo."""
-    pixels = sum(image_pixels(data) for data in datas)
+    pixels = sum(media_pixels(data, video) for data in datas)
     if pixels > max_pixels:
         raise APIError(413, f"the request's images hold {pixels / 1e6:.1f} MP; at most {max_pixels / 1e6:.0f} MP "
-                       "per request", code="request_too_large")
-    return [engine.prepare(load_media(data, "request")) for data in datas]
+                       "per request (for a video: fewer frames, with max_frames or fps)", code="request_too_large")
+    return [prepared(load_media(data, "request", video), engine.prepare) for data in datas]
 
 
 def _handlers(app: FastAPI) -> None:

@@ -2,11 +2,12 @@
 
 A model that generates (a vision-language model) gets the chat as given: the checkpoint's
 chat template over every message, system and earlier turns kept, each image_url part an
-image, and no instruction added; `max_tokens`, `temperature` and `seed` apply, and
+image, each video_url part (a data: URL of a video) its sampled frames as images, each
+after its time, and no instruction added; `max_tokens`, `temperature` and `seed` apply, and
 `stream: true` sends server-sent events in OpenAI's chunk format, ending with [DONE].
 
 Any other model answers questions: the last user message's text parts are questions about
-its one image, answered one per line.
+its one image (or video), answered one per line.
 """
 
 from __future__ import annotations
@@ -27,13 +28,10 @@ def question_inputs(messages: list[dict]) -> tuple[list[str], str]:
     content = users[-1].get("content")
     parts = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
     questions = [str(p.get("text", "")) for p in parts if isinstance(p, dict) and p.get("type") == "text"]
-    urls = [p.get("image_url") for p in parts if isinstance(p, dict) and p.get("type") == "image_url"]
+    urls = [p.get(p["type"]) for p in parts if isinstance(p, dict) and p.get("type") in MEDIA_PARTS]
     if len(urls) != 1:
-        raise APIError(400, f"the last user message needs exactly one image_url part, not {len(urls)}")
-    url = urls[0].get("url") if isinstance(urls[0], dict) else urls[0]
-    if not isinstance(url, str) or not url.startswith("data:"):
-        raise APIError(400, "image_url must be a data: URL (data:image/...;base64,...); URLs are never fetched")
-    return questions, url
+        raise APIError(400, f"the last user message needs exactly one image_url (or video_url) part, not {len(urls)}")
+    return questions, _data_url(urls[0])
 
 
 def completion(model: str, answers: list, logprobs: bool, top: int) -> dict:
@@ -56,9 +54,12 @@ def completion(model: str, answers: list, logprobs: bool, top: int) -> dict:
     return {**_envelope(model, "chat.completion"), "choices": [choice], "usage": usage}
 
 
+MEDIA_PARTS = {"image_url": "image", "video_url": "video"}
+
+
 def template_messages(messages: list[dict]) -> tuple[list[dict], list[str]]:
-    """OpenAI messages -> (the chat-template shape, the image data: URLs in order). Every content
-    becomes a list of parts; an image_url part becomes {"type": "image"}."""
+    """OpenAI messages -> (the chat-template shape, the media data: URLs in order). Every content
+    becomes a list of parts; an image_url part becomes {"type": "image"}, a video_url part {"type": "video"}."""
     converted, urls = [], []
     for message in messages:
         role = message.get("role")
@@ -71,21 +72,45 @@ def template_messages(messages: list[dict]) -> tuple[list[dict], list[str]]:
             kind = part.get("type") if isinstance(part, dict) else None
             if kind == "text":
                 out.append({"type": "text", "text": str(part.get("text", ""))})
-            elif kind == "image_url":
-                urls.append(_data_url(part.get("image_url")))
-                out.append({"type": "image"})
+            elif kind in MEDIA_PARTS:
+                urls.append(_data_url(part.get(kind)))
+                out.append({"type": MEDIA_PARTS[kind]})
             else:
-                raise APIError(400, f"unsupported content part {kind!r}: use text and image_url parts")
+                raise APIError(400, f"unsupported content part {kind!r}: use text, image_url and video_url parts")
         converted.append({"role": role, "content": out})
     if not any(m["role"] == "user" for m in converted):
         raise APIError(400, "no user message")
     return converted, urls
 
 
-def _data_url(image_url) -> str:
-    url = image_url.get("url") if isinstance(image_url, dict) else image_url
+def videos_as_images(messages: list[dict], media: list) -> tuple[list[dict], list]:
+    """The chat with each {"type": "video"} part replaced by its frames, each an image after its time
+    ("0.5 s:"), and the images in order: how a model that takes several images sees a video."""
+    media = iter(media)
+    images, out = [], []
+    for message in messages:
+        parts = []
+        for part in message["content"]:
+            if part["type"] == "image":
+                images.append(next(media))
+                parts.append(part)
+            elif part["type"] == "video":
+                video = next(media)
+                if not hasattr(video, "frames"):
+                    raise APIError(400, "a video_url part holds an image, not a video: send it as image_url")
+                images += video.frames
+                parts += [p for t in video.times for p in ({"type": "text", "text": f"{t:g} s:"}, {"type": "image"})]
+            else:
+                parts.append(part)
+        out.append({**message, "content": parts})
+    return out, images
+
+
+def _data_url(media_url) -> str:
+    url = media_url.get("url") if isinstance(media_url, dict) else media_url
     if not isinstance(url, str) or not url.startswith("data:"):
-        raise APIError(400, "image_url must be a data: URL (data:image/...;base64,...); URLs are never fetched")
+        raise APIError(400, "image_url and video_url must be data: URLs (data:image/png;base64,..., "
+                       "data:video/mp4;base64,...); URLs are never fetched")
     return url
 
 

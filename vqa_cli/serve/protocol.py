@@ -21,11 +21,15 @@ def error_response(status: int, message: str, kind: str = "invalid_request_error
 
 
 class AskBody(BaseModel):
-    image: str = Field(description="The image's bytes, base64-encoded, or a data: URL.")
+    image: str = Field(description="The image's (or a video's) bytes, base64-encoded, or a data: URL.")
     questions: list[str] = Field(description="Questions about the image, answered in order.")
     model: str | None = Field(None, description="A served model; default: the first given to `vqa serve`.")
     top_k: int = Field(1, ge=1, description="How many ranked answers each answer's top_k holds.")
     choices: list[str] | None = Field(None, description="Answer among these; each score is a probability over the set.")
+    fps: float = Field(1.0, description="A video: answer this many frames per second.")
+    max_frames: int = Field(64, description="A video: at most this many frames, spread evenly over a longer one.")
+    start: float = Field(0.0, description="A video: begin at this second.")
+    end: float | None = Field(None, description="A video: stop at this second.")
 
 
 class EncodeBody(BaseModel):

@@ -272,3 +272,87 @@ def test_choices_the_model_cannot_give_or_malformed_ones_are_one_line():
     for bad in (",", "a,,b"):
         malformed = run("ask", "samples/scene_1.png", "what?", "--choices", bad)
         assert malformed.exit_code == 2 and "--choices" in malformed.stderr
+
+
+CLIP = Path(__file__).resolve().parent.parent / "samples" / "clip.mp4"
+
+
+def test_a_video_gets_its_overall_answer_then_the_segments_where_each_answer_holds():
+    result = run("ask", CLIP, "is there a small purple object?", "is the small gray circle on the left or right?")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    # the purple object comes into view about 3 s in; the gray circle crosses from right to left
+    assert lines[0] == "yes" and lines[1].startswith("  0–") and lines[1].endswith(" no") and lines[2].endswith("–8 yes")
+    assert "left" in lines[3:] and any(line.endswith("right") for line in lines[4:]) and lines[-1].endswith("–8 left")
+
+
+def test_video_json_has_the_video_the_frames_in_time_order_and_segments_that_tile_it(tiny_bundle):
+    result = run("ask", "--json", CLIP, "what color is the circle?", "is there a red square?", "--fps", "2", "-m", tiny_bundle)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["video"] == {"duration": 8.0, "fps": 10.0, "width": 256, "height": 256, "sampled": 16}
+    for answer in doc["answers"]:
+        times = [f["t"] for f in answer["frames"]]
+        assert times == [k / 2 for k in range(16)]
+        segments = answer["segments"]
+        assert segments[0]["start"] == 0.0 and segments[-1]["end"] == 8.0
+        assert all(a["end"] == b["start"] and a["answer"] != b["answer"] for a, b in zip(segments, segments[1:]))
+        for frame in answer["frames"]:  # every frame's answer is its segment's
+            assert next(s for s in segments if s["start"] <= frame["t"] < s["end"])["answer"] == frame["answer"]
+
+
+def test_start_end_and_max_frames_choose_the_frames(tiny_bundle):
+    result = run("ask", "--json", CLIP, "what?", "--start", "2", "--end", "6", "--fps", "4", "--max-frames", "4", "-m", tiny_bundle)
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)["answers"][0]
+    assert [f["t"] for f in answer["frames"]] == [2.0, 3.0, 4.0, 5.0]
+    assert answer["segments"][-1]["end"] == 6.0
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--fps", "0"], 2, "--fps must be a positive number"),
+    (["--max-frames", "0"], 2, "--max-frames must be at least 1"),
+    (["--start", "5", "--end", "4"], 2, "--end (4 s) must come after --start (5 s)"),
+    (["--start", "30"], 1, "--start 30 s is beyond the end of"),
+    (["--explain", "out.png"], 2, "--explain draws on images"),
+])
+def test_bad_video_options_are_one_line_errors(tiny_bundle, tmp_path, args, code, message):
+    result = run("ask", CLIP, "what?", "-m", tiny_bundle, *args)
+    assert result.exit_code == code
+    assert result.stdout == "" and message in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_a_truncated_video_is_a_one_line_error(tiny_bundle, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(CLIP.read_bytes()[: len(CLIP.read_bytes()) // 2])
+    result = run("ask", broken, "what?", "-m", tiny_bundle)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("vqa: error: cannot read video") and len(result.stderr.splitlines()) == 1
+
+
+def test_batch_rows_may_name_videos_and_frames_adds_the_per_frame_answers(tiny_bundle, scene_png, tmp_path):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("\n".join(json.dumps(r) for r in [
+        {"image": str(CLIP), "question": "what?"}, {"image": str(scene_png), "question": "what?"},
+        {"image": str(tmp_path / "missing.mp4"), "question": "what?"},
+    ]) + "\n")
+    plain = run("batch", rows, "-m", tiny_bundle, "-q")
+    framed = run("batch", rows, "-m", tiny_bundle, "-q", "--frames")
+    assert plain.exit_code == framed.exit_code == 1  # the missing video's row failed alone
+    video, image, missing = [json.loads(line) for line in plain.stdout.splitlines()]
+    assert video["video"]["sampled"] == 8 and video["segments"][-1]["end"] == 8.0 and "frames" not in video
+    assert "video" not in image and image["error"] is None and missing["error"].startswith("image not found")
+    with_frames = json.loads(framed.stdout.splitlines()[0])
+    assert [f["t"] for f in with_frames["frames"]] == [float(t) for t in range(8)]
+    assert {k: v for k, v in with_frames.items() if k != "frames"} == video
+
+
+def test_synth_videos_then_eval_reports_per_frame_accuracy_and_the_yes_iou(tmp_path):
+    made = run("synth", tmp_path / "clips", "--videos", "2", "--questions-per-image", "6")
+    assert made.exit_code == 0, made.output
+    result = run("eval", "--json", tmp_path / "clips" / "videos.jsonl")
+    assert result.exit_code == 0, result.output
+    video = json.loads(result.stdout)["video"]
+    assert video["rows"] >= 10 and video["frames"] > video["rows"]
+    assert video["frame_accuracy"] > 0.8  # the builtin model, on compressed frames of its own world
+    assert 0 <= video["temporal_iou"] <= 1 and video["frames_out_of_domain"] < 0.5

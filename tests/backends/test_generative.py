@@ -31,12 +31,14 @@ def picture(scene_png):
     return Image.open(scene_png).convert("RGB")
 
 
-def reference(engine, image, question: str, max_tokens: int) -> tuple[list[int], float]:
+def reference(engine, image, question: str, max_tokens: int, media: list[dict] | None = None, **settings) -> tuple[list[int], float]:
     """transformers' own greedy generate on the chat template applied to one user message holding
-    the image and the question, and the product of the generated tokens' probabilities, by hand."""
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+    the image (or the `media` parts, for a list of images) and the question, and the product of the
+    generated tokens' probabilities, by hand."""
+    images = image if isinstance(image, list) else [image]
+    messages = [{"role": "user", "content": [*(media or [{"type": "image"}]), {"type": "text", "text": question}]}]
     text = engine.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    inputs = engine.processor(text=[text], images=[[image]], return_tensors="pt")
+    inputs = engine.processor(text=[text], images=[images], return_tensors="pt", **settings)
     with torch.inference_mode():
         out = engine.model.generate(**inputs, max_new_tokens=max_tokens, do_sample=False)
         prompt = inputs["input_ids"].shape[1]
@@ -211,3 +213,21 @@ def test_choices_are_scored_as_the_product_of_token_probabilities_then_the_end(v
         assert answer.answer == max(expected, key=expected.get)
     shuffled = engine.answer(prefixes, QUESTIONS, choices=[tuple(reversed(choices))] * len(QUESTIONS))
     assert [a.top_k for a in shuffled] == [a.top_k for a in answers]  # the order of the choices changes nothing
+
+
+def test_a_video_goes_in_whole_as_its_frames_after_their_times(vlm):
+    from vqa_cli.io.video import Video
+    from vqa_cli.run.stream import answer_image
+
+    frames = [Image.new("RGB", (40, 30), color) for color in ("red", "green", "blue")]
+    video = Video("clip.mp4", 4.0, 10.0, 40, 30, [0.0, 1.5, 3.0], frames)
+    engine = load_engine(str(vlm), "cpu")
+    engine.configure(Generation(instruction="", max_tokens=5))
+    answers = answer_image(engine, video, QUESTIONS[:2])
+    parts = [p for t in ("0", "1.5", "3") for p in ({"type": "text", "text": f"{t} s:"}, {"type": "image"})]
+    untiled = {"do_image_splitting": False} if "idefics3" in str(vlm) else {}
+    for question, answer in zip(QUESTIONS, answers):
+        tokens, probability = reference(engine, frames, question, 5, parts, **untiled)
+        assert answer.answer == engine.processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+        assert answer.score == pytest.approx(probability, rel=1e-3)
+        assert answer.frames is None and answer.segments == [] and answer.video["sampled"] == 3

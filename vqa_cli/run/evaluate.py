@@ -72,7 +72,7 @@ class VideoScores:
         """Score one video row; returns its whole-video score (None: no truth at any sampled frame)."""
         if answer is None or answer.frames is None:
             return None
-        said = [_truth_at(truth, frame["t"]) for frame in answer.frames]
+        said = [truth_at(truth, frame["t"]) for frame in answer.frames]
         for frame, gold in zip(answer.frames, said):
             if gold is not None:
                 self.frames.add(family, float(frame["answer"] == gold))
@@ -102,7 +102,7 @@ class VideoScores:
         }
 
 
-def _truth_at(truth: dict, t: float) -> str | None:
+def truth_at(truth: dict, t: float) -> str | None:
     """The true answer for the frame on screen at time t."""
     answers = truth["answers"]
     return answers[min(int(t * truth["fps"] + 1e-6), len(answers) - 1)] if answers else None

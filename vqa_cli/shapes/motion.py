@@ -86,10 +86,10 @@ def _frame_truth(scene: Scene, question: Question) -> str | None:
 
 
 def _in_view(scene: Scene) -> Scene:
-    return Scene(scene.background, tuple(o for o in scene.objects if _inside(o)))
+    return Scene(scene.background, tuple(o for o in scene.objects if wholly_in_view(o)))
 
 
-def _inside(obj: ShapeObject) -> bool:
+def wholly_in_view(obj: ShapeObject) -> bool:
     x0, y0, x1, y1 = obj.bbox()
     return x0 >= 0 and y0 >= 0 and x1 <= IMAGE_SIZE - 1 and y1 <= IMAGE_SIZE - 1
 

@@ -274,14 +274,12 @@ def batch(
     end: EndOption = None,
     frames: Annotated[bool, typer.Option("--frames", help="Videos: add each row's per-frame answers to its record.")] = False,
 ) -> None:
-    """Answer every row of INPUT; one record per row, in input order.
+    """Answer every row of INPUT (images or videos); one record per row, in input order.
 
     Exit code 0 when every row was answered, 1 when any row failed (its record has "error").
-    With --engine ray the rows are answered by a pool of Ray actors, locally or on a
-    cluster, and the records are the same, in the same order.
+    With --engine ray a pool of Ray actors answers, locally or on a cluster: same records, same order.
     """
-    ray_options = dict(address=ray_address, workers=workers, cpus_per_worker=cpus_per_worker,
-                       gpus_per_worker=gpus_per_worker, stall_timeout=stall_timeout)
+    ray_options = dict(address=ray_address, workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker, stall_timeout=stall_timeout)
     with user_errors():
         from .io.progress import progress_bar
         from .run.batch import BatchOptions, parse_shard, resumed_ids, write_batch
@@ -289,12 +287,10 @@ def batch(
         generation = Generation(instruction, max_tokens, temperature, seed)
         answer_rows = _batch_runner(engine, model, device, dtype, server, shard, ray_options, generation)
         opts = BatchOptions(
-            input=input, input_format=input_format.value if input_format else None,
-            image_root=str(image_root) if image_root else None, top_k=top_k, batch_size=batch_size,
-            shard=parse_shard(shard) if shard else (0, 1), fail_fast=fail_fast,
+            input=input, input_format=input_format.value if input_format else None, image_root=str(image_root) if image_root else None,
+            top_k=top_k, batch_size=batch_size, shard=parse_shard(shard) if shard else (0, 1), fail_fast=fail_fast,
             skip_ids=resumed_ids(output, fmt.value, resume), strict_domain=strict_domain, unique_ids=resume,
-            choices=_choices(choices, choices_file), video=_sampling(fps, max_frames, start, end), frames=frames,
-        )
+            choices=_choices(choices, choices_file), video=_sampling(fps, max_frames, start, end), frames=frames)
         with progress_bar() as progress:
             summary = write_batch(answer_rows, opts, output, fmt.value, progress)
         if not quiet:

@@ -271,3 +271,69 @@ def test_rows_answer_among_their_own_choices_or_the_default(dataset, tmp_path):
     one.write_text(json.dumps({"image": str(image), "question": "is there a red circle?", "choices": "no|yes"}) + "\n")
     [alone] = records(batch(one).stdout)  # the row's own choices, in another order, in a batch of its own
     assert (alone["answer"], alone["score"]) == (out[0]["answer"], out[0]["score"])
+
+
+@pytest.fixture(scope="module")
+def video_rows(tmp_path_factory):
+    """A 2 s clip (bright and dark halves of each second), a scene image, the clip cut in half, and rows naming them."""
+    from PIL import Image
+
+    from vqa_cli.io.video import write_video
+
+    root = tmp_path_factory.mktemp("video-batch")
+    levels = [230 if i % 10 < 5 else 20 for i in range(20)]
+    write_video(root / "clip.mp4", [Image.new("RGB", (64, 48), (v, v, v)) for v in levels], fps=10)
+    data = (root / "clip.mp4").read_bytes()
+    (root / "cut.mp4").write_bytes(data[: len(data) // 2])
+    render(sample_scene(random.Random(1))).save(root / "scene.png")
+    rows = [
+        {"id": "v1", "image": "clip.mp4", "question": "is there a red circle?"},
+        {"id": "i1", "image": "scene.png", "question": "what color is the circle?"},
+        {"id": "v2", "image": "cut.mp4", "question": "is there a red circle?"},
+        {"id": "v3", "image": "clip.mp4", "question": "what color is the circle?"},
+    ]
+    (root / "rows.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return root
+
+
+def test_a_video_row_gets_its_video_and_segments_and_a_bad_video_fails_alone(video_rows, tiny_bundle):
+    result = batch(video_rows / "rows.jsonl", "-m", tiny_bundle, "--fps", 2)
+    assert result.exit_code == 1, result.output  # one row failed
+    assert "answered 3, failed 1" in result.stderr and "Traceback" not in result.stderr
+    clip, image, cut, again = records(result.stdout)
+    assert [r["id"] for r in (clip, image, cut, again)] == ["v1", "i1", "v2", "v3"]
+    for rec in (clip, again):
+        assert rec["error"] is None and isinstance(rec["answer"], str) and "frames" not in rec
+        assert rec["video"] == {"duration": 2.0, "fps": 10.0, "width": 64, "height": 48, "sampled": 4}
+        segments = rec["segments"]
+        assert segments[0]["start"] == 0.0 and segments[-1]["end"] == 2.0
+        assert all(a["end"] == b["start"] and a["answer"] != b["answer"] for a, b in zip(segments, segments[1:]))
+        assert rec["answer"] in {s["answer"] for s in segments}
+    assert image["error"] is None and "video" not in image and "segments" not in image
+    assert cut["answer"] is None and cut["error"].startswith("cannot read video") and "video" not in cut
+    assert list(clip)[-1] == "error" and list(clip).index("video") < list(clip).index("segments")
+
+
+def test_a_video_row_lists_its_frames_when_asked(video_rows, tiny_bundle):
+    import torch
+
+    from vqa_cli.backends.registry import load_engine
+    from vqa_cli.io.video import Sampling
+    from vqa_cli.run.batch import BatchOptions, run
+    from vqa_cli.run.timeline import overall
+    from vqa_cli.backends.base import Answer
+
+    engine = load_engine(str(tiny_bundle), "cpu", torch.float32)
+    written = []
+    summary = run(lambda: engine, BatchOptions(str(video_rows / "rows.jsonl"), video=Sampling(fps=2), frames=True), written.append)
+    assert (summary.answered, summary.failed) == (3, 1)
+    clip, image, cut, again = written
+    for rec in (clip, again):
+        assert [f["t"] for f in rec["frames"]] == [0.0, 0.5, 1.0, 1.5]
+        assert all(isinstance(f["answer"], str) and 0.0 <= f["score"] <= 1.0 for f in rec["frames"])
+        assert rec["answer"] == overall([Answer("", f["answer"], f["score"]) for f in rec["frames"]])[0]
+        merged = [f["answer"] for n, f in enumerate(rec["frames"]) if n == 0 or f["answer"] != rec["frames"][n - 1]["answer"]]
+        assert [s["answer"] for s in rec["segments"]] == merged
+    assert "frames" not in image and "frames" not in cut and cut["error"].startswith("cannot read video")
+    plain = batch(video_rows / "rows.jsonl", "-m", tiny_bundle, "--fps", 2, "--frames")
+    assert records(plain.stdout)[0]["frames"] == clip["frames"]  # --frames on the command line says the same

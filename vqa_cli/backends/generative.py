@@ -33,7 +33,6 @@ import torch
 from .base import Answer, Generation, chosen, score
 from .pretrained import CheckpointEngine, open_checkpoint
 from ..errors import ModelError
-from ..io.video import Video
 
 DEFAULT_INSTRUCTION = "Answer the question using a single word or phrase."
 DEFAULT_MAX_TOKENS = 32
@@ -104,7 +103,7 @@ class VisionLanguageEngine(CheckpointEngine):
 
     def inputs(self, media, question: str) -> dict:
         """The processor's tensors for one question about one image or video, on the device."""
-        video = isinstance(media, Video)
+        video = hasattr(media, "frames")  # an io.video.Video
         chat = self.prompt(question, media.times if video else None)
         text = self.processor.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
         untiled = {"do_image_splitting": False} if video and hasattr(self.processor.image_processor, "do_image_splitting") else {}

@@ -73,12 +73,13 @@ def _head(path: str) -> bytes:
         return b""
 
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff",
+                  ".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")  # what a folder's files are taken for: videos too
 
 
 def image_sources(sources: list[str], stdin=None) -> Iterator[str]:
-    """The images a list of sources names, lazily: files and URIs as given, each folder's image files
-    (by suffix, recursively, sorted), and for `-` one path per line of stdin."""
+    """The images (and videos) a list of sources names, lazily: files and URIs as given, each folder's
+    image and video files (by suffix, recursively, sorted), and for `-` one path per line of stdin."""
     for source in sources:
         if source == "-":
             yield from (line.strip() for line in (stdin or sys.stdin) if line.strip())

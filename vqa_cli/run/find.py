@@ -2,7 +2,7 @@
 
 Every image goes through the answering stream (read ahead, each encoded once) with the
 question and its choices; an image's score is the probability of the wanted answer among
-the choices. Memory stays flat: with a threshold every match is written as it comes, and
+the choices (a video's: the highest of its frames'). Memory stays flat: with a threshold every match is written as it comes, and
 without one only the best `top` are kept.
 """
 
@@ -44,7 +44,10 @@ def find(engine: Callable[[], object], images: Iterable[str], opts: FindOptions,
             if answer is None:
                 yield Found(request.image, error=request.error)
                 continue
-            score = next(r["score"] for r in answer.top_k if r["answer"] == opts.answer)
+            if getattr(answer, "frames", None):  # a video answered frame by frame: where the answer is likeliest
+                score = answer.peak(opts.answer)
+            else:
+                score = next(r["score"] for r in answer.top_k if r["answer"] == opts.answer)
             if opts.threshold is not None:
                 if score >= opts.threshold:
                     yield Found(request.image, score)

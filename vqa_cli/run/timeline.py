@@ -22,6 +22,14 @@ class VideoAnswer(Answer):
     segments: list[dict] = field(default_factory=list)  # [{"start", "end", "answer"}]
     frames_in_domain: list[bool | None] = field(default_factory=list, repr=False)  # per frame; not in the JSON
 
+    def peak(self, text: str) -> float:
+        """The highest probability any frame gives the answer `text` (0 when none ranks it)."""
+        def chance(frame: dict) -> float:
+            ranked = frame.get("top_k") or [{"answer": frame["answer"], "score": frame["score"]}]
+            return next((r["score"] for r in ranked if r["answer"] == text), 0.0)
+
+        return max((chance(frame) for frame in self.frames or ()), default=0.0)
+
     def video_fields(self, frames: bool = True) -> dict:
         """What a video adds to an answer's JSON: the video, its segments, and (asked for, and when
         the model answered frame by frame) the per-frame answers."""

@@ -269,3 +269,36 @@ def test_ask_answers_among_choices(server, scene_png):
     assert answer["answer"] in ("red", "blue") and sum(r["score"] for r in answer["top_k"]) == pytest.approx(1, abs=1e-4)
     bad = httpx.post(f"{url}/v1/ask", json={**body, "choices": ["red", "mauve"]})
     assert bad.status_code == 400 and "'mauve'" in bad.json()["error"]["message"]
+
+
+CLIP = __import__("pathlib").Path(__file__).resolve().parents[2] / "samples" / "clip.mp4"
+
+
+def test_ask_takes_a_base64_video_and_answers_as_a_local_run(server, tiny_bundle):
+    url, _ = server
+    body = {"image": b64(CLIP), "questions": QUESTIONS[:2], "fps": 2, "end": 6}
+    served = httpx.post(f"{url}/v1/ask", json=body).json()
+    result = CliRunner().invoke(app, ["ask", "--json", "-m", str(tiny_bundle), str(CLIP), *QUESTIONS[:2], "--fps", "2", "--end", "6"])
+    local = json.loads(result.stdout)
+    assert served["video"] == local["video"] and served["video"]["sampled"] == 12
+    for s, l in zip(served["answers"], local["answers"]):
+        assert [f["answer"] for f in s["frames"]] == [f["answer"] for f in l["frames"]]
+        assert s["segments"] == l["segments"] and s["answer"] == l["answer"]
+    bad = httpx.post(f"{url}/v1/ask", json={**body, "fps": 0})
+    assert bad.status_code == 400 and "--fps must be a positive number" in bad.json()["error"]["message"]
+
+
+def test_a_video_whose_sampled_frames_exceed_the_pixel_budget_gets_413_before_decoding(small_server):
+    url, limits = small_server  # 0.2 MP per request: four 256x256 frames are 0.26 MP
+    body = {"image": b64(CLIP), "questions": ["what?"], "max_frames": 4}
+    response = httpx.post(f"{url}/v1/ask", json=body)
+    assert response.status_code == 413 and "max_frames" in response.json()["error"]["message"]
+    assert httpx.post(f"{url}/v1/ask", json={**body, "max_frames": 2}).status_code == 200
+
+
+def test_chat_takes_a_video_url_data_url(server):
+    url, _ = server
+    part = {"type": "video_url", "video_url": {"url": "data:video/mp4;base64," + b64(CLIP)}}
+    body = {"messages": [{"role": "user", "content": [part, {"type": "text", "text": "what color is the circle?"}]}]}
+    reply = httpx.post(f"{url}/v1/chat/completions", json=body)
+    assert reply.status_code == 200 and reply.json()["choices"][0]["message"]["content"]

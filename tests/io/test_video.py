@@ -28,14 +28,15 @@ def level(frame: Image.Image) -> float:
     return float(np.asarray(frame).mean())
 
 
-def encode(path, arrays, fps: int = 10, gop: int | None = None, rotation: int | None = None, **open_options) -> str:
-    """H.264 in MP4 straight through PyAV: a keyframe every `gop` frames, a display matrix turned by `rotation`."""
+def encode(path, arrays, fps: int = 10, gop: int | None = None, rotation: int | None = None, hflip: bool = False, **open_options) -> str:
+    """H.264 in MP4 straight through PyAV: a keyframe every `gop` frames, a display matrix turned by `rotation`
+    (then mirrored left to right with hflip)."""
     with av.open(str(path), "w", format="mp4", **open_options) as container:
         stream = container.add_stream("libx264", rate=fps, options={"g": str(gop)} if gop else {})
         stream.height, stream.width = arrays[0].shape[:2]
         stream.pix_fmt = "yuv420p"
         if rotation is not None:
-            stream.set_display_rotation(rotation)
+            stream.set_display_rotation(rotation, hflip=hflip)
         for array in arrays:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
         container.mux(stream.encode(None))
@@ -172,6 +173,26 @@ def test_a_rotated_phone_video_comes_out_upright(tmp_path, degrees, turn):
     assert np.abs(frame - expected).mean() < 3
     band = slice(0, 16) if degrees == 90 else slice(32, 48)  # counterclockwise: the top goes left; clockwise: right
     assert frame[:, band].mean() > 200 and np.delete(frame, band, axis=1).mean() < 60
+
+
+@pytest.mark.parametrize("degrees", [0, 90, 180, 270])
+def test_a_mirrored_video_comes_out_turned_then_mirrored_as_its_display_matrix_says(tmp_path, degrees):
+    stored = np.full((48, 64, 3), 30, np.uint8)
+    stored[:16, :16] = 230  # a bright block in the top-left corner of the stored frame
+    path = encode(tmp_path / "mirrored.mp4", [stored] * 5, rotation=degrees, hflip=True)
+    frame = np.asarray(read_video(path, "mirrored.mp4").frames[0])[..., 0].astype(int)
+    turns = {0: [], 90: [Image.Transpose.ROTATE_90], 180: [Image.Transpose.ROTATE_180], 270: [Image.Transpose.ROTATE_270]}
+    expected = Image.fromarray(stored)
+    for step in turns[degrees] + [Image.Transpose.FLIP_LEFT_RIGHT]:
+        expected = expected.transpose(step)
+    expected = np.asarray(expected)[..., 0].astype(int)
+    assert frame.shape == expected.shape and np.abs(frame - expected).mean() < 3
+
+
+def test_a_gif_is_never_taken_for_an_mpeg_ts_stream():
+    gif = b"GIF89a" + bytes(182) + b"G" + bytes(187) + b"G" + bytes(20)  # "G" where TS sync bytes would be
+    assert not is_video(gif)
+    assert is_video((b"\x47" + bytes(187)) * 3)  # three packets' sync bytes: MPEG-TS
 
 
 def test_an_unrotated_video_keeps_its_shape(steps):

@@ -3,6 +3,7 @@
 import csv
 import json
 import random
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -78,7 +79,7 @@ def test_output_formats(dataset, tiny_bundle, tmp_path):
     assert result.exit_code == 0 and result.stdout == ""
     table = list(csv.DictReader(out.open()))
     assert [r["answer"] for r in table] == [r["answer"] for r in as_jsonl]
-    assert list(table[0]) == ["id", "image", "question", "answer", "score", "image_in_domain", "question_in_domain", "note", "error"]
+    assert list(table[0]) == ["id", "image", "question", "answer", "score", "image_in_domain", "question_in_domain", "note", "error", "video", "segments"]
 
 
 def test_bad_rows_become_error_records_and_the_rest_are_answered(dataset, tiny_bundle, tmp_path):
@@ -337,3 +338,15 @@ def test_a_video_row_lists_its_frames_when_asked(video_rows, tiny_bundle):
     assert "frames" not in image and "frames" not in cut and cut["error"].startswith("cannot read video")
     plain = batch(video_rows / "rows.jsonl", "-m", tiny_bundle, "--fps", 2, "--frames")
     assert records(plain.stdout)[0]["frames"] == clip["frames"]  # --frames on the command line says the same
+
+
+def test_a_csv_has_the_video_columns_even_when_its_first_row_is_an_image(tiny_bundle, scene_png, tmp_path):
+    clip = Path(__file__).resolve().parents[2] / "samples" / "clip.mp4"
+    rows = tmp_path / "rows.csv"
+    rows.write_text(f"image,question\n{scene_png},what?\n{clip},what?\n")
+    out = tmp_path / "out.csv"
+    result = batch(rows, "-m", tiny_bundle, "--format", "csv", "-o", out)
+    assert result.exit_code == 0, result.output
+    image, video = csv.DictReader(out.open())
+    assert image["video"] == image["segments"] == ""
+    assert json.loads(video["video"])["sampled"] == 8 and json.loads(video["segments"])[-1]["end"] == 8.0

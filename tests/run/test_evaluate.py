@@ -115,3 +115,19 @@ def test_a_plain_answer_for_a_video_row_is_scored_against_its_gold_answer(blinki
     data = write(blinking / "rows.csv", "image,question,answer,family\nblink.mp4,is there a red circle?,yes,exist\n")
     report = evaluate(BrightnessEngine, data)
     assert report["rows"] == 1 and report["accuracy"] == 1.0 and "video" not in report
+
+
+def test_a_model_that_takes_the_video_whole_is_scored_by_its_one_answer(blinking):
+    import json
+
+    class WholeVideo(BrightnessEngine):
+        capabilities = frozenset({"video"})
+
+        def encode_images(self, videos):
+            return [any(super(WholeVideo, self).encode_images(v.frames)) for v in videos]
+
+    rows = [json.dumps({"image": "blink.mp4", "question": q, "answer": a, "family": "exist", "truth": {"fps": 10, "answers": [a] * 40}})
+            for q, a in (("is there a red circle?", "yes"), ("is there a red square?", "no"))]
+    report = evaluate(WholeVideo, write(blinking / "rows.jsonl", "\n".join(rows) + "\n"))
+    assert report["rows"] == 2 and report["accuracy"] == 0.5  # "yes" twice: some frame is bright
+    assert report["video"]["rows"] == 2 and report["video"]["frames"] == 0

@@ -98,14 +98,14 @@ def test_a_failing_image_or_question_fails_its_request_alone():
 
 
 def test_an_image_loader_that_raises_anything_fails_that_image_only():
-    from vqa_cli.run.stream import Request, decode_window
+    from vqa_cli.run.stream import Request, decoded_windows
 
     def load(name):
         if name == "weird":
             raise struct_error("bad EXIF")
         return name.upper()
 
-    images = decode_window([Request("ok", "q"), Request("weird", "q")], load)
+    [(_, images)] = decoded_windows([Request("ok", "q"), Request("weird", "q")], 10, load)
     assert images["ok"] == "OK" and "bad EXIF" in str(images["weird"])
 
 
@@ -132,3 +132,55 @@ def test_once_the_engine_is_loaded_the_reading_thread_prepares_the_images():
     # the windows read before the engine existed are prepared where they are answered; all later ones ahead of it
     assert engine.threads.count("vqa-image-loader") >= 30 and set(engine.threads) <= {"vqa-image-loader", "MainThread"}
     assert all(str(image).startswith("prepared img") for image in engine.encoded)
+
+
+class AnsweringEngine(CountingEngine):
+    """Answers each question with its image's name, as an Answer."""
+
+    def answer(self, images, questions, image_index=None, top_k=1, explain=False):
+        from vqa_cli.backends.base import Answer
+
+        self.calls += 1
+        return [Answer(q, str(images[i]), 0.9) for q, i in zip(questions, image_index)]
+
+
+def a_video(name: str, frames: list[str]):
+    from vqa_cli.io.video import Video
+
+    return Video(name, float(len(frames)), 1.0, 8, 8, [float(t) for t in range(len(frames))], frames)
+
+
+def test_each_frame_of_a_video_is_encoded_once_for_all_its_questions_and_folded_into_a_timeline():
+    engine = AnsweringEngine()
+    videos = {"clip": a_video("clip", ["no", "no", "yes", "no"])}
+    requests = [Request("clip", "is it?"), Request("still", "what?"), Request("clip", "and now?")]
+    out = flatten(answer_stream(lambda: engine, requests, load=lambda name: videos.get(name, name)))
+    assert sorted(engine.encoded) == ["no", "no", "no", "still", "yes"]  # 4 frames and 1 image, each once
+    first, image, last = (answer for _, answer in out)
+    assert image.answer == "still" and not hasattr(image, "segments")
+    assert first.answer == "yes" and [f["answer"] for f in first.frames] == ["no", "no", "yes", "no"]
+    assert [(s["start"], s["end"], s["answer"]) for s in first.segments] == [(0, 2, "no"), (2, 3, "yes"), (3, 4, "no")]
+    assert last.question == "and now?" and last.frames == first.frames
+
+
+def test_a_window_closes_once_its_videos_hold_the_frame_budget():
+    from vqa_cli.run.stream import decoded_windows
+
+    videos = {f"v{n}": a_video(f"v{n}", ["f"] * 5) for n in range(5)}
+    requests = [Request(f"v{n}", "q") for n in range(5)] + [Request("image", "q")]
+    windows = list(decoded_windows(requests, 100, lambda name: videos.get(name, name), budget=10))
+    assert [[r.image for r in batch] for batch, _ in windows] == [["v0", "v1"], ["v2", "v3"], ["v4", "image"]]
+
+
+def test_a_frame_that_fails_fails_its_video_request_alone():
+    class Picky(AnsweringEngine):
+        def encode_images(self, images):
+            if "bad" in images:
+                raise RuntimeError("cannot encode this frame")
+            return super().encode_images(images)
+
+    videos = {"clip": a_video("clip", ["ok", "bad"]), "other": a_video("other", ["ok", "ok"])}
+    out = flatten(answer_stream(lambda: Picky(), [Request("clip", "q"), Request("other", "q")], load=videos.get))
+    (broken, none), (fine, answer) = out
+    assert none is None and "cannot encode this frame" in broken.error
+    assert fine.error is None and answer.answer == "ok"

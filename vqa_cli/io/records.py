@@ -152,15 +152,18 @@ class JsonWriter:
 
 
 class CsvWriter:
-    """CSV with the first record's columns; lists (top_k) are written as JSON."""
+    """CSV with the first record's columns, then any of `later` it lacks (columns only some records
+    have, such as a video's); lists and objects (top_k, segments) are written as JSON."""
 
-    def __init__(self, stream: TextIO):
+    def __init__(self, stream: TextIO, later: tuple[str, ...] = ()):
         self.stream = stream
+        self.later = later
         self.writer: csv.DictWriter | None = None
 
     def write(self, record: dict) -> None:
         if self.writer is None:
-            self.writer = csv.DictWriter(self.stream, fieldnames=list(record), extrasaction="ignore")
+            columns = list(record) + [c for c in self.later if c not in record]
+            self.writer = csv.DictWriter(self.stream, fieldnames=columns, extrasaction="ignore")
             self.writer.writeheader()
         self.writer.writerow({k: _csv_cell(v) for k, v in record.items()})
         self.stream.flush()

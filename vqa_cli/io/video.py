@@ -90,11 +90,11 @@ def is_video(head: bytes) -> bool:
     return (
         head.startswith((b"\x1a\x45\xdf\xa3", b"FLV\x01", b"OggS", b"\x00\x00\x01\xba"))
         or (head.startswith(b"RIFF") and head[8:12] == b"AVI ")
-        or (len(head) > 188 and head[0] == 0x47 and head[188] == 0x47)
+        or (len(head) > 376 and head[0] == head[188] == head[376] == 0x47 and not head.startswith(b"GIF8"))
     )
 
 
-HEAD_BYTES = 376  # enough for every signature above (two MPEG-TS packets)
+HEAD_BYTES = 377  # enough for every signature above (the sync bytes of three MPEG-TS packets)
 
 
 def read_video(file, name: str, sampling: Sampling = Sampling()) -> Video:
@@ -192,20 +192,38 @@ def _duration(container, stream) -> float | None:
 
 
 def upright(frame):
-    """A decoded frame as displayed: RGB, turned as the container's display matrix says."""
-    from PIL import Image
-
+    """A decoded frame as displayed: RGB, turned and mirrored as the container's display matrix says
+    (the eight orientations a phone or an editor writes, as EXIF has for images)."""
     image = frame.to_image()
-    turn = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
-    degrees = round(getattr(frame, "rotation", 0) or 0) % 360  # counterclockwise
-    return image.transpose(turn[degrees]) if degrees in turn else image
+    for step in _orientation(frame):
+        image = image.transpose(step)
+    return image
+
+
+def _orientation(frame) -> list:
+    """The PIL transposes that show a frame as its display matrix says: [a b; c d] of the matrix,
+    rounded, names one of eight orientations (rotations counterclockwise, then a left-right mirror)."""
+    from PIL.Image import Transpose
+
+    for item in getattr(frame, "side_data", ()):
+        if "DISPLAYMATRIX" in str(getattr(item, "type", "")).upper():
+            import numpy as np
+
+            a, b, c, d = (round(v / 65536) for v in np.frombuffer(bytes(item), dtype=np.int32)[[0, 1, 3, 4]])
+            return {
+                (0, -1, 1, 0): [Transpose.ROTATE_90], (-1, 0, 0, -1): [Transpose.ROTATE_180], (0, 1, -1, 0): [Transpose.ROTATE_270],
+                (-1, 0, 0, 1): [Transpose.FLIP_LEFT_RIGHT], (1, 0, 0, -1): [Transpose.FLIP_TOP_BOTTOM],
+                (0, -1, -1, 0): [Transpose.ROTATE_90, Transpose.FLIP_LEFT_RIGHT],
+                (0, 1, 1, 0): [Transpose.ROTATE_270, Transpose.FLIP_LEFT_RIGHT],
+            }.get((a, b, c, d), [])
+    return []
 
 
 def _check_frame_size(width: int, height: int, name: str) -> None:
     limit = env_limit("VQA_MAX_PIXELS", MAX_PIXELS)
     if width * height > limit:
-        raise ImageError(f"video too large: the frames of {name} are {width}x{height} ({width * height / 1e6:.0f} MP, "
-                         f"limit {limit / 1e6:.0f} MP; raise VQA_MAX_PIXELS to allow it)")
+        raise ImageError(f"video too large: the frames of {name} are {width}x{height} ({width * height / 1e6:.3g} MP, "
+                         f"limit {limit / 1e6:.3g} MP; raise VQA_MAX_PIXELS to allow it)")
     if not width or not height:
         raise ImageError(f"no frames in video {name}: its stream declares no frame size")
 

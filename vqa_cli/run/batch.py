@@ -238,7 +238,8 @@ def write_batch(answer_rows: Runner, opts: BatchOptions, output: Path | None, fm
     import sys
 
     stream = open_output(output, opts.input, append=bool(opts.skip_ids)) if output else sys.stdout
-    writer = WRITERS[fmt](stream)
+    later = {"later": ("video", "segments", *(("frames",) if opts.frames else ()))} if fmt == "csv" else {}
+    writer = WRITERS[fmt](stream, **later)  # a CSV has a video's columns even when its first row is an image
     try:
         task = progress.add_task("answering", total=None, status="")
         return answer_rows(opts, writer.write, lambda n: progress.update(task, advance=n))

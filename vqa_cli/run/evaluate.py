@@ -7,7 +7,8 @@ A video row (as `vqa synth --videos` writes them) carries its truth at every fra
 clip (`truth`: {"fps", "answers"}, null where a frame allows no answer). It is scored at the
 sampled frames: per-frame accuracy by family, the temporal IoU of the "yes" segments with
 the truth for yes/no questions, and the whole-video answer against the same rule applied to
-the truth at the sampled frames.
+the truth at the sampled frames. A model that takes a video whole gives no frames: its answer
+is scored against the row's `answer` (the same rule over every frame of the clip).
 """
 
 from __future__ import annotations
@@ -68,10 +69,13 @@ class VideoScores:
         self.iou = Totals()  # temporal IoU of "yes", per yes/no question
         self.flagged = [0, 0]  # frames outside the model's domain, frames
 
-    def add(self, answer: VideoAnswer | None, family: str, truth: dict) -> float | None:
-        """Score one video row; returns its whole-video score (None: no truth at any sampled frame)."""
-        if answer is None or answer.frames is None:
-            return None
+    def add(self, answer: VideoAnswer, family: str, truth: dict, gold: list[str]) -> float | None:
+        """Score one video row; returns its whole-video score (None: no truth at any sampled frame).
+        A model that took the video whole has no frames: its answer is scored against the row's answer."""
+        if answer.frames is None:
+            value = soft_accuracy(answer.answer, gold)
+            self.rows.add(family, value)
+            return value
         said = [truth_at(truth, frame["t"]) for frame in answer.frames]
         for frame, gold in zip(answer.frames, said):
             if gold is not None:
@@ -139,7 +143,7 @@ def evaluate(engine: Callable[[], object], data: str, batch_size: int = 256, pro
             gold, family, truth = request.data
             value = soft_accuracy(answer.answer, gold) if answer else 0.0
             if truth is not None and isinstance(answer, VideoAnswer):
-                value = videos.add(answer, family, truth)
+                value = videos.add(answer, family, truth, gold)
                 if value is None:
                     continue  # no sampled frame has a truth: nothing to score
             failed += answer is None

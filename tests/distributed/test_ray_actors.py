@@ -70,7 +70,7 @@ def ray_env(ray_head):
 
 @pytest.fixture(scope="module")
 def rows_csv(tmp_path_factory):
-    """50 windows of rows over 256 distinct images, with a pass-through column, a file:// URI and two bad rows."""
+    """50 windows of rows over 256 distinct images, with a pass-through column, a video, a file:// URI and two bad rows."""
     from PIL import Image
 
     folder = tmp_path_factory.mktemp("ray-rows")
@@ -83,6 +83,7 @@ def rows_csv(tmp_path_factory):
         out.writerow(["image", "question", "tag"])
         for n in range(256 * 50):
             out.writerow([f"img/{n % 256}.png", questions[n % 3], f"t{n}"])
+        out.writerow([str(Path(__file__).resolve().parents[2] / "samples" / "clip.mp4"), "is there a red square?", "video"])
         out.writerow([(folder / "img" / "7.png").as_uri(), "what color is the circle?", "uri"])  # opened through fsspec
         out.writerow(["img/missing.png", "what color is the circle?", "bad-image"])
         out.writerow(["img/1.png", "", "bad-question"])
@@ -109,6 +110,7 @@ def test_one_local_worker_writes_exactly_what_the_local_engine_writes(rows_csv, 
     assert result.stdout.encode() == local_records
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert records[-3]["tag"] == "uri" and records[-3]["error"] is None
+    assert records[-4]["tag"] == "video" and records[-4]["video"]["sampled"] == 8 and records[-4]["segments"]
     assert records[-2]["error"].startswith("image not found") and records[-1]["error"] == "empty question"
     assert records[0]["tag"] == "t0" and [r["id"] for r in records] == list(range(1, len(records) + 1))
     summary = result.stderr.strip().splitlines()[-1]

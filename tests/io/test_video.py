@@ -311,3 +311,19 @@ def test_a_video_cut_short_keeps_the_frames_before_the_cut_and_says_its_real_len
     assert cut.duration == pytest.approx(cut.times[-1] + 0.1) and cut.info()["duration"] < 9.5
     for t, frame in zip(cut.times, cut.frames):
         assert np.asarray(frame)[:, 16:].mean() == pytest.approx(10 + 2 * round(t * 10), abs=3)
+
+
+def test_a_16k_wide_stream_is_refused_by_the_default_pixel_limit_before_decoding(tmp_path, monkeypatch):
+    path = tmp_path / "wide.mkv"
+    with av.open(str(path), "w") as container:  # one black 15360x8640 frame, 133 MP, as MJPEG: 2 MB
+        stream = container.add_stream("mjpeg", rate=1)
+        stream.width, stream.height, stream.pix_fmt = 15360, 8640, "yuvj420p"
+        frame = av.VideoFrame(15360, 8640, "yuvj420p")
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    monkeypatch.delenv("VQA_MAX_PIXELS", raising=False)
+    monkeypatch.setattr(videos, "_sample", lambda *args: pytest.fail("decoded a 133 MP frame"))
+    with pytest.raises(ImageError, match=r"video too large: the frames of .*wide.mkv are 15360x8640 \(133 MP, limit 50 MP"):
+        load_media(str(path))

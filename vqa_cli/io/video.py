@@ -107,7 +107,7 @@ def read_video(file, name: str, sampling: Sampling = Sampling()) -> Video:
     av = _import_av()
     try:
         container = av.open(file, mode="r", metadata_errors="ignore")
-    except av.FFmpegError as e:
+    except Exception as e:  # noqa: BLE001 - FFmpeg's errors, and whatever else one bad file raises, are its error
         raise ImageError(f"cannot read video {name}: {_reason(e)}") from None
     with container:
         if not container.streams.video:
@@ -122,10 +122,10 @@ def read_video(file, name: str, sampling: Sampling = Sampling()) -> Video:
         targets = _targets(sampling, duration, name)
         try:
             times, frames = _sample(container, stream, targets, fps)
-        except av.FFmpegError as e:
-            raise ImageError(f"cannot decode video {name}: {_reason(e)}") from None
         except MemoryError:
             raise ImageError(f"video too large: the frames of {name} do not fit in memory") from None
+        except Exception as e:  # noqa: BLE001 - a corrupt packet, an odd pixel format: this video's error
+            raise ImageError(f"cannot decode video {name}: {_reason(e)}") from None
     if not frames:
         raise ImageError(f"no frames in video {name}")
     if duration is None or len(times) < len(targets):  # unknown, or the data ends before the length declared

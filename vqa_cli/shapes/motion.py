@@ -151,7 +151,7 @@ def clip_questions(clip: Clip, k: int, rng: random.Random, sampling: str = "bala
     for n, anchor in enumerate((clip.frames // 4, 3 * clip.frames // 4)):
         visible = max((_in_view(clip.scene(f)) for f in sorted(range(clip.frames), key=lambda f: abs(f - anchor))),
                       key=lambda scene: min(len(scene.objects), 2))  # the first, nearest, with two objects in view
-        wanted = (k + 1 - n) // 2 if n == 0 else k - len(questions)
+        wanted = (k + 1) // 2 if n == 0 else k - len(questions)
         seen = {q.question for q in questions}
         questions += [q for q in ask(visible, wanted + len(seen), rng, sampling) if q.question not in seen][:wanted]
     return questions

@@ -10,7 +10,7 @@ import pytest
 from vqa_cli.io.video import Sampling, read_video
 from vqa_cli.run.timeline import overall
 from vqa_cli.backends.base import Answer
-from vqa_cli.shapes.motion import SPEED, Clip, Track, clip_questions, sample_clip
+from vqa_cli.shapes.motion import SPEED, Clip, Track, clip_questions, partly_in_view, sample_clip, wholly_in_view
 from vqa_cli.shapes.questions import FAMILIES, Question, answer_in
 from vqa_cli.shapes.synth import synthesize_videos
 from vqa_cli.shapes.world import COLORS, IMAGE_SIZE, MIN_GAP, Scene, ShapeObject
@@ -18,16 +18,6 @@ from vqa_cli.shapes.world import COLORS, IMAGE_SIZE, MIN_GAP, Scene, ShapeObject
 
 def clips(n: int, name: str = "motion") -> list[Clip]:
     return [sample_clip(random.Random(f"{name}-{i}")) for i in range(n)]
-
-
-def inside(obj: ShapeObject) -> bool:
-    x0, y0, x1, y1 = obj.bbox()
-    return x0 >= 0 and y0 >= 0 and x1 <= IMAGE_SIZE - 1 and y1 <= IMAGE_SIZE - 1
-
-
-def touches_the_image(obj: ShapeObject) -> bool:
-    x0, y0, x1, y1 = obj.bbox()
-    return x1 >= 0 and y1 >= 0 and x0 <= IMAGE_SIZE - 1 and y0 <= IMAGE_SIZE - 1
 
 
 def test_a_track_moves_in_a_straight_line_at_constant_speed():
@@ -66,9 +56,9 @@ def test_objects_enter_and_leave_the_frame_and_appear_and_vanish_mid_clip():
     for clip in clips(20):
         for track in clip.tracks:
             alive = [o for o in (track.at(clip.time(f)) for f in range(clip.frames)) if o is not None]
-            assert any(touches_the_image(o) for o in alive)  # every object is on screen at some point
-            entered += not inside(alive[0]) and inside(alive[-1])
-            left += inside(alive[0]) and not inside(alive[-1])
+            assert any(partly_in_view(o) for o in alive)  # every object is on screen at some point
+            entered += not wholly_in_view(alive[0]) and wholly_in_view(alive[-1])
+            left += wholly_in_view(alive[0]) and not wholly_in_view(alive[-1])
             appeared += track.shown > 0
             vanished += math.isfinite(track.hidden)
             assert track.shown == 0 or math.isinf(track.hidden)  # one or the other, not both
@@ -80,7 +70,7 @@ def test_clip_questions_are_distinct_and_about_objects_in_view():
         questions = clip_questions(clip, 6, random.Random(1))
         assert len(questions) == 6 and len({q.question for q in questions}) == 6
         assert all(q.family in FAMILIES for q in questions)
-        in_view = [Scene(clip.background, tuple(o for o in clip.scene(f).objects if inside(o))) for f in range(clip.frames)]
+        in_view = [Scene(clip.background, tuple(o for o in clip.scene(f).objects if wholly_in_view(o))) for f in range(clip.frames)]
         for q in questions:  # posed of the objects wholly in view at some frame, with that frame's answer
             assert any(answer_in(scene, q) == q.answer for scene in in_view), q
 
@@ -178,7 +168,7 @@ def test_synth_scenes_hold_every_objects_position_at_every_frame_as_rendered(syn
         for f in (0, 40, 79):
             pixels = np.asarray(decoded.frames[f]).astype(int)
             for obj in clip.scene(f).objects:
-                if inside(obj):
+                if wholly_in_view(obj):
                     assert np.abs(pixels[round(obj.y), round(obj.x)] - obj.rgb).max() < 40, (data["video"], f, obj)
                     checked += 1
         assert checked > 0

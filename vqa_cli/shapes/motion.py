@@ -80,7 +80,7 @@ class Clip:
 
 def _frame_truth(scene: Scene, question: Question) -> str | None:
     inside = _in_view(scene)
-    seen = Scene(scene.background, tuple(o for o in scene.objects if _seen(o)))
+    seen = Scene(scene.background, tuple(o for o in scene.objects if partly_in_view(o)))
     answer = answer_in(inside, question)
     return answer if answer is not None and answer == answer_in(seen, question) else None
 
@@ -90,11 +90,13 @@ def _in_view(scene: Scene) -> Scene:
 
 
 def wholly_in_view(obj: ShapeObject) -> bool:
+    """Every pixel of the object lies inside the image."""
     x0, y0, x1, y1 = obj.bbox()
     return x0 >= 0 and y0 >= 0 and x1 <= IMAGE_SIZE - 1 and y1 <= IMAGE_SIZE - 1
 
 
-def _seen(obj: ShapeObject) -> bool:
+def partly_in_view(obj: ShapeObject) -> bool:
+    """Some of the object lies inside the image (it may be cut by the border)."""
     x0, y0, x1, y1 = obj.bbox()
     return x1 >= 0 and y1 >= 0 and x0 <= IMAGE_SIZE - 1 and y0 <= IMAGE_SIZE - 1
 
